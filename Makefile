@@ -1,0 +1,163 @@
+# imapx -- top-level GNU makefile.
+#
+#   make              build into build/normal
+#   make check        build normal and sanitizer (ASan+UBSan) trees, run kyua
+#   make demo         build and start the demo mail host on loopback
+#   make demo-stop    stop it
+#   make install      install programs, man pages and examples (PREFIX, DESTDIR)
+#   make fuzz         build libFuzzer targets with clang into build/fuzz
+
+PREFIX?=	/usr/local
+SBINDIR?=	$(PREFIX)/sbin
+LIBEXECDIR?=	$(PREFIX)/libexec/imapx
+MANDIR?=	$(PREFIX)/share/man
+SYSCONFDIR?=	/etc/imapx
+DESTDIR?=
+
+CC?=		cc
+YACC?=		byacc
+PKGS=		libbsd-overlay libevent libtls libsodium libseccomp
+PKG_CFLAGS:=	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS:=	$(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN=		-Wall -Wextra -Werror -Wno-unused-parameter \
+		-Wmissing-prototypes -Wstrict-prototypes -Wshadow -Wpointer-arith
+CFLAGS?=	-O2 -g
+ALL_CFLAGS=	$(CFLAGS) -std=gnu11 $(WARN) -D_GNU_SOURCE \
+		-DSYSCONFDIR=\"$(SYSCONFDIR)\" -DLIBEXECDIR=\"$(LIBEXECDIR)\" \
+		-Icommon -Iimapxd -I$(B)/gen $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDLIBS=		$(PKG_LIBS) $(EXTRA_LDFLAGS)
+
+# Build variant: normal or san.
+V?=		normal
+B=		build/$(V)
+ifeq ($(V),san)
+EXTRA_CFLAGS+=	-fsanitize=address,undefined -fno-sanitize-recover=undefined \
+		-fno-omit-frame-pointer -DIMAPX_SANITIZE
+EXTRA_LDFLAGS+=	-fsanitize=address,undefined
+CFLAGS=		-O1 -g
+endif
+
+COMMON_SRCS:=	$(wildcard common/*.c)
+COMMON_OBJS:=	$(COMMON_SRCS:%.c=$(B)/obj/%.o)
+IMAPXD_SRCS:=	$(filter-out imapxd/imapxd.c,$(wildcard imapxd/*.c))
+IMAPXD_OBJS:=	$(IMAPXD_SRCS:%.c=$(B)/obj/%.o) $(B)/obj/imapxd/parse.o
+UNIT_SRCS:=	$(wildcard regress/unit/*_test.c)
+UNIT_PROGS:=	$(UNIT_SRCS:regress/unit/%.c=$(B)/tests/%)
+INTEG_SRCS:=	$(wildcard regress/integration/*_test.sh)
+INTEG_PROGS:=	$(INTEG_SRCS:regress/integration/%.sh=$(B)/tests/%)
+FUZZ_SRCS:=	$(wildcard regress/fuzz/fuzz_*.c)
+FUZZ_PROGS:=	$(FUZZ_SRCS:regress/fuzz/%.c=$(B)/tests/%)
+TEST_DATA:=	$(B)/tests/fixture.sh
+BENCH_PROGS:=	$(B)/bin/imapx-bench
+BINS:=		$(B)/bin/imapxd
+
+.PHONY: all check check-normal check-san demo demo-stop install fuzz clean \
+	bench man-lint
+.SUFFIXES:
+
+all: $(BINS) $(BENCH_PROGS)
+
+$(B)/obj/%.o: %.c $(wildcard common/*.h imapxd/*.h) $(B)/gen/parse.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/gen/parse.c $(B)/gen/parse.h: imapxd/parse.y
+	@mkdir -p $(B)/gen
+	$(YACC) -d -o $(B)/gen/parse.c imapxd/parse.y
+
+$(B)/obj/imapxd/parse.o: $(B)/gen/parse.c $(wildcard common/*.h imapxd/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-unused-but-set-variable -c -o $@ $<
+
+$(B)/libcommon.a: $(COMMON_OBJS)
+	rm -f $@; ar rcs $@ $^
+
+$(B)/libimapxd.a: $(IMAPXD_OBJS)
+	rm -f $@; ar rcs $@ $^
+
+$(B)/bin/imapxd: $(B)/obj/imapxd/imapxd.o $(B)/libimapxd.a $(B)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDLIBS)
+
+$(B)/bin/imapx-bench: regress/bench/imapx-bench.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDLIBS) -lm
+
+$(B)/tests/%_test: regress/unit/%_test.c $(B)/libimapxd.a $(B)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS) -latf-c
+
+$(B)/tests/%_test: regress/integration/%_test.sh
+	@mkdir -p $(dir $@)
+	cp $< $@; chmod +x $@
+
+$(B)/tests/fixture.sh: regress/integration/fixture.sh
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+# Fuzz targets run as plain tests over their corpus and random inputs;
+# `make fuzz` builds the same targets for libFuzzer.
+$(B)/tests/fuzz_%: regress/fuzz/fuzz_%.c regress/fuzz/replay.c \
+    $(B)/libimapxd.a $(B)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DFUZZ_CORPUS=\"$(CURDIR)/regress/fuzz/corpus/$*\" \
+	    -o $@ $^ $(LDLIBS)
+
+$(B)/tests/Kyuafile: Makefile $(UNIT_SRCS) $(INTEG_SRCS) $(FUZZ_SRCS)
+	@mkdir -p $(dir $@)
+	@{ echo "syntax(2)"; echo "test_suite('imapx')"; \
+	  for t in $(notdir $(UNIT_PROGS) $(INTEG_PROGS)); do \
+	    echo "atf_test_program{name='$$t'}"; done; \
+	  for t in $(notdir $(FUZZ_PROGS)); do \
+	    echo "plain_test_program{name='$$t'}"; done; } > $@
+
+tests: $(BINS) $(UNIT_PROGS) $(INTEG_PROGS) $(FUZZ_PROGS) $(TEST_DATA) \
+    $(B)/tests/Kyuafile
+.PHONY: tests
+
+build/Kyuafile:
+	@mkdir -p build
+	@{ echo "syntax(2)"; echo "test_suite('imapx')"; \
+	  echo "include('normal/tests/Kyuafile')"; \
+	  echo "include('san/tests/Kyuafile')"; } > $@
+
+check: build/Kyuafile
+	$(MAKE) V=normal tests
+	$(MAKE) V=san tests
+	cd build && kyua test -k Kyuafile; rc=$$?; \
+	    kyua report --verbose --results-filter broken,failed | head -300; \
+	    exit $$rc
+
+fuzz:
+	@mkdir -p build/fuzz
+	for f in $(FUZZ_SRCS); do \
+	    clang $(WARN) -std=gnu11 -D_GNU_SOURCE -g -O1 -Icommon -Iimapxd \
+	    $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
+	    -o build/fuzz/$$(basename $$f .c) $$f $(COMMON_SRCS) $(IMAPXD_SRCS) \
+	    $(PKG_LIBS) || exit 1; done
+
+demo: all
+	sh etc/demo/demo.sh start
+
+demo-stop:
+	sh etc/demo/demo.sh stop
+
+bench: all
+	sh regress/bench/bench.sh
+
+man-lint:
+	mandoc -Tlint -Wwarning $(wildcard */*.[58])
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(SYSCONFDIR)
+	install -m 0755 $(BINS) $(DESTDIR)$(SBINDIR)/
+	install -m 0644 $(wildcard */*.8) $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 $(wildcard */*.5) $(DESTDIR)$(MANDIR)/man5/
+	for f in etc/*.conf; do [ -e "$$f" ] || continue; \
+	    [ -e $(DESTDIR)$(SYSCONFDIR)/$$(basename $$f) ] || \
+	    install -m 0600 $$f $(DESTDIR)$(SYSCONFDIR)/; done
+
+clean:
+	rm -rf build
