@@ -30,7 +30,7 @@ LDLIBS=		$(PKG_LIBS) $(EXTRA_LDFLAGS)
 
 # Build variant: normal or san.
 V?=		normal
-B=		build/$(V)
+B?=		build/$(V)
 ifeq ($(V),san)
 EXTRA_CFLAGS+=	-fsanitize=address,undefined -fno-sanitize-recover=undefined \
 		-fno-omit-frame-pointer -DIMAPX_SANITIZE
@@ -41,7 +41,8 @@ endif
 COMMON_SRCS:=	$(wildcard common/*.c)
 COMMON_OBJS:=	$(COMMON_SRCS:%.c=$(B)/obj/%.o)
 IMAPXD_SRCS:=	$(filter-out imapxd/imapxd.c,$(wildcard imapxd/*.c))
-IMAPXD_OBJS:=	$(IMAPXD_SRCS:%.c=$(B)/obj/%.o) $(B)/obj/imapxd/parse.o
+IMAPXD_OBJS:=	$(IMAPXD_SRCS:%.c=$(B)/obj/%.o) \
+		$(if $(wildcard imapxd/parse.y),$(B)/obj/imapxd/parse.o)
 UNIT_SRCS:=	$(wildcard regress/unit/*_test.c)
 UNIT_PROGS:=	$(UNIT_SRCS:regress/unit/%.c=$(B)/tests/%)
 INTEG_SRCS:=	$(wildcard regress/integration/*_test.sh)
@@ -58,7 +59,8 @@ BINS:=		$(B)/bin/imapxd
 
 all: $(BINS) $(BENCH_PROGS)
 
-$(B)/obj/%.o: %.c $(wildcard common/*.h imapxd/*.h) $(B)/gen/parse.h
+$(B)/obj/%.o: %.c $(wildcard common/*.h imapxd/*.h) \
+    $(if $(wildcard imapxd/parse.y),$(B)/gen/parse.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
