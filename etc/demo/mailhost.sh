@@ -1,0 +1,345 @@
+#!/bin/sh
+#
+# mailhost.sh -- a whole mail host on loopback for the imapx demo and the
+# integration tests: Dovecot (backend IMAP + LMTP), OpenSMTPD (MTA, delivers
+# example.test to Dovecot over LMTP) and imapxd, every file under one state
+# directory, nothing in /etc touched.  Run as root.
+#
+#	mailhost.sh users
+#		create the system users _imapx (imapxd) and _imapxmail (owner
+#		of every mailbox) if they are missing
+#	mailhost.sh start DIR
+#		start Dovecot and OpenSMTPD; the first start takes the ports
+#		from MH_DOVECOT_PORT, MH_LMTP_PORT, MH_SMTP_PORT and, for
+#		imapxd, MH_IMAP_PORT, MH_IMAPS_PORT, MH_IMSP_PORT, and keeps
+#		them in DIR/mailhost.env; what already runs is left alone
+#	mailhost.sh imapxd DIR BINARY
+#		start imapxd -d with DIR/imapxd.conf, generated from
+#		imapxd.conf.in plus the lines of DIR/imapxd.extra.conf
+#	mailhost.sh stop DIR
+#	mailhost.sh status DIR
+#
+# Users (passwd file DIR/dovecot/passwd): alice/alice-secret,
+# bob/bob-secret, load0001..loadNNNN/load-secret (MH_LOAD_USERS, default
+# 2000), all in example.test.  Each may log in as "alice" or as
+# "alice@example.test"; Dovecot's canonical name is the full address.
+#
+# OpenSMTPD compiles in /var/spool/smtpd and /run/smtpd.sock, so each
+# instance runs in a private mount namespace with DIR/smtpd/spool mounted
+# over /var/spool and DIR/smtpd/run over /run.  Its control socket is
+# DIR/smtpd/run/smtpd.sock.
+#
+# Logs: DIR/dovecot.log, DIR/smtpd.log, DIR/imapxd.log; pids: DIR/*.pid.
+
+MH_TEMPLATES=$(cd "$(dirname "$0")" && pwd)
+MH_MAILUSER=_imapxmail
+MH_IMAPXUSER=_imapx
+MH_WAIT=${MH_WAIT:-30}
+
+mh_err()
+{
+	echo "mailhost: $*" >&2
+}
+
+# mh_tail LOG...: the end of the logs, for a failure message.
+mh_tail()
+{
+	for l in "$@"; do
+		[ -s "$l" ] || continue
+		echo "--- tail of $l" >&2
+		tail -n 25 "$l" >&2
+	done
+}
+
+mh_user()
+{
+	id -u "$1" >/dev/null 2>&1 && return 0
+	useradd --system --no-create-home --home-dir /nonexistent \
+	    --shell /usr/sbin/nologin "$1" >/dev/null 2>&1
+	# Another test may have created it meanwhile.
+	id -u "$1" >/dev/null 2>&1 || { mh_err "cannot create user $1"; return 1; }
+}
+
+mh_users()
+{
+	mh_user "$MH_IMAPXUSER" && mh_user "$MH_MAILUSER"
+}
+
+# mh_subst TEMPLATE OUT: replace @NAME@ by the values below.
+mh_subst()
+{
+	sed -e "s|@DIR@|$DIR|g" -e "s|@ID@|$(basename "$DIR")|g" \
+	    -e "s|@MAILUSER@|$MH_MAILUSER|g" \
+	    -e "s|@MAILGROUP@|$(id -gn "$MH_MAILUSER")|g" \
+	    -e "s|@MAILUID@|$(id -u "$MH_MAILUSER")|g" \
+	    -e "s|@MAILGID@|$(id -g "$MH_MAILUSER")|g" \
+	    -e "s|@DOVECOT_PORT@|$MH_DOVECOT_PORT|g" \
+	    -e "s|@LMTP_PORT@|$MH_LMTP_PORT|g" \
+	    -e "s|@SMTP_PORT@|$MH_SMTP_PORT|g" \
+	    -e "s|@IMAP_PORT@|$MH_IMAP_PORT|g" \
+	    -e "s|@IMAPS_PORT@|$MH_IMAPS_PORT|g" \
+	    -e "s|@IMSP_PORT@|$MH_IMSP_PORT|g" \
+	    "$MH_TEMPLATES/$1" >"$2"
+}
+
+# mh_env: the ports, from DIR/mailhost.env or, the first time, from the
+# environment.
+mh_env()
+{
+	if [ -f "$DIR/mailhost.env" ]; then
+		. "$DIR/mailhost.env"
+		return 0
+	fi
+	for v in MH_DOVECOT_PORT MH_LMTP_PORT MH_SMTP_PORT MH_IMAP_PORT \
+	    MH_IMAPS_PORT MH_IMSP_PORT; do
+		eval "[ -n \"\$$v\" ]" || { mh_err "$v is not set"; return 1; }
+	done
+	cat >"$DIR/mailhost.env" <<-EOF
+	MH_DOVECOT_PORT=$MH_DOVECOT_PORT
+	MH_LMTP_PORT=$MH_LMTP_PORT
+	MH_SMTP_PORT=$MH_SMTP_PORT
+	MH_IMAP_PORT=$MH_IMAP_PORT
+	MH_IMAPS_PORT=$MH_IMAPS_PORT
+	MH_IMSP_PORT=$MH_IMSP_PORT
+	EOF
+}
+
+# mh_pid NAME: the pid of a running NAME (dovecot, smtpd, imapxd), or fail.
+# The command name is checked so that a recycled pid is not taken for ours.
+mh_pid()
+{
+	[ -f "$DIR/$1.pid" ] || return 1
+	_pid=$(cat "$DIR/$1.pid")
+	[ -n "$_pid" ] && [ -r "/proc/$_pid/stat" ] || return 1
+	# A zombie does not count: field 3 of stat is the state.
+	case "$(sed 's/.*) //' "/proc/$_pid/stat" 2>/dev/null)" in
+	Z*|X*|"")
+		return 1 ;;
+	esac
+	[ "$(cat "/proc/$_pid/comm" 2>/dev/null)" = "$1" ] || return 1
+	echo "$_pid"
+}
+
+# mh_wait NAME LOG PORT...: wait until NAME's ports accept connections;
+# fail early if it dies.
+mh_wait()
+{
+	_name=$1 _log=$2
+	shift 2
+	_pid=$(cat "$DIR/$_name.pid")
+	python3 - "$_pid" "$MH_WAIT" "$@" <<-'EOF' && return 0
+	import socket, sys, time
+	pid, secs = sys.argv[1], float(sys.argv[2])
+	ports = [int(p) for p in sys.argv[3:]]
+	end = time.time() + secs
+	while ports and time.time() < end:
+	    try:
+	        with open("/proc/%s/stat" % pid) as f:
+	            if f.read().rsplit(")", 1)[1].split()[0] in "ZX":
+	                break
+	    except OSError:
+	        break
+	    try:
+	        socket.create_connection(("127.0.0.1", ports[0]), 1).close()
+	        ports.pop(0)
+	    except OSError:
+	        time.sleep(0.1)
+	if ports:
+	    print("port %d not open" % ports[0], file=sys.stderr)
+	sys.exit(1 if ports else 0)
+	EOF
+	mh_err "$_name did not start"
+	mh_tail "$_log"
+	return 1
+}
+
+# mh_spawn NAME LOG COMMAND...: run COMMAND in a session of its own with
+# output to LOG, and record its pid.  setsid does not fork here: a
+# background job of a non-interactive shell is not a group leader.
+mh_spawn()
+{
+	_name=$1 _log=$2
+	shift 2
+	setsid "$@" </dev/null >>"$_log" 2>&1 &
+	echo $! >"$DIR/$_name.pid"
+}
+
+mh_passwd()
+{
+	[ -s "$DIR/dovecot/passwd" ] && return 0
+	# Hash each password once; the load users share one hash.
+	_conf=$DIR/dovecot/dovecot.conf
+	_a=$(doveadm -c "$_conf" pw -s SHA512-CRYPT -p alice-secret) &&
+	_b=$(doveadm -c "$_conf" pw -s SHA512-CRYPT -p bob-secret) &&
+	_l=$(doveadm -c "$_conf" pw -s SHA512-CRYPT -p load-secret) || {
+		mh_err "doveadm pw failed"
+		return 1
+	}
+	{
+		echo "alice@example.test:$_a"
+		echo "bob@example.test:$_b"
+		awk -v n="${MH_LOAD_USERS:-2000}" -v h="$_l" 'BEGIN {
+			for (i = 1; i <= n; i++)
+				printf("load%04d@example.test:%s\n", i, h)
+		}'
+	} >"$DIR/dovecot/passwd.tmp" &&
+	chown root:dovecot "$DIR/dovecot/passwd.tmp" &&
+	chmod 0640 "$DIR/dovecot/passwd.tmp" &&
+	mv "$DIR/dovecot/passwd.tmp" "$DIR/dovecot/passwd"
+}
+
+mh_start_dovecot()
+{
+	if mh_pid dovecot >/dev/null; then
+		echo "dovecot already running (pid $(mh_pid dovecot))"
+		return 0
+	fi
+	mkdir -p "$DIR/dovecot/run" "$DIR/dovecot/state" "$DIR/mail" &&
+	chown "$MH_MAILUSER:" "$DIR/mail" && chmod 0700 "$DIR/mail" &&
+	mh_subst dovecot.conf.in "$DIR/dovecot/dovecot.conf" &&
+	mh_passwd || return 1
+	# The master holds descriptors for thousands of imap processes.
+	(ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+	 mh_spawn dovecot "$DIR/dovecot.log" \
+	    dovecot -F -c "$DIR/dovecot/dovecot.conf") || return 1
+	mh_wait dovecot "$DIR/dovecot.log" "$MH_DOVECOT_PORT" "$MH_LMTP_PORT"
+}
+
+mh_start_smtpd()
+{
+	if mh_pid smtpd >/dev/null; then
+		echo "smtpd already running (pid $(mh_pid smtpd))"
+		return 0
+	fi
+	mkdir -p "$DIR/smtpd/spool" "$DIR/smtpd/run" &&
+	chmod 0755 "$DIR/smtpd" "$DIR/smtpd/spool" "$DIR/smtpd/run" &&
+	mh_subst smtpd.conf.in "$DIR/smtpd/smtpd.conf" &&
+	chmod 0644 "$DIR/smtpd/smtpd.conf" &&
+	sed "s/:.*/ $MH_MAILUSER/" "$DIR/dovecot/passwd" >"$DIR/smtpd/users" ||
+	    return 1
+	if ! smtpd -n -f "$DIR/smtpd/smtpd.conf" >"$DIR/smtpd.log" 2>&1; then
+		mh_err "bad smtpd.conf"
+		mh_tail "$DIR/smtpd.log"
+		return 1
+	fi
+	# /var/run is a link to /run on Debian; mount over what it names.
+	mh_spawn smtpd "$DIR/smtpd.log" \
+	    unshare -m --propagation private sh -c '
+		mount --bind "$1" /var/spool &&
+		mount --bind "$2" "$(readlink -f /var/run)" &&
+		exec smtpd -d -f "$3"' sh \
+	    "$DIR/smtpd/spool" "$DIR/smtpd/run" "$DIR/smtpd/smtpd.conf"
+	mh_wait smtpd "$DIR/smtpd.log" "$MH_SMTP_PORT"
+}
+
+mh_start()
+{
+	mkdir -p "$DIR" && chmod 0755 "$DIR" && mh_env && mh_users &&
+	mh_start_dovecot && mh_start_smtpd
+}
+
+# mh_imapxd BINARY: certificate, chroot and configuration, then imapxd in
+# the foreground (-d) in its own session, logging to DIR/imapxd.log.
+mh_imapxd()
+{
+	_bin=$1
+	if mh_pid imapxd >/dev/null; then
+		echo "imapxd already running (pid $(mh_pid imapxd))"
+		return 0
+	fi
+	if [ ! -x "$_bin" ]; then
+		mh_err "no imapxd binary at $_bin"
+		return 1
+	fi
+	mh_env && mh_users || return 1
+	mkdir -p "$DIR/empty" && chown root:root "$DIR/empty" &&
+	    chmod 0755 "$DIR/empty" || return 1
+	if [ ! -s "$DIR/key.pem" ]; then
+		(umask 077; openssl req -x509 -newkey ec \
+		    -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+		    -subj "/CN=mail.example.test" \
+		    -addext "subjectAltName=DNS:mail.example.test,DNS:localhost,IP:127.0.0.1" \
+		    -keyout "$DIR/key.pem" -out "$DIR/cert.pem") \
+		    >"$DIR/openssl.log" 2>&1 || {
+			mh_err "cannot make a certificate"
+			mh_tail "$DIR/openssl.log"
+			return 1
+		}
+		chmod 0644 "$DIR/cert.pem"
+	fi
+	(umask 077
+	 mh_subst imapxd.conf.in "$DIR/imapxd.conf" &&
+	 if [ -f "$DIR/imapxd.extra.conf" ]; then
+		cat "$DIR/imapxd.extra.conf" >>"$DIR/imapxd.conf"
+	 fi) || return 1
+	# Sandboxed children of the sanitizer build cannot run LeakSanitizer.
+	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}
+	export ASAN_OPTIONS
+	mh_spawn imapxd "$DIR/imapxd.log" "$_bin" -d -f "$DIR/imapxd.conf"
+	mh_wait imapxd "$DIR/imapxd.log" \
+	    "$MH_IMAP_PORT" "$MH_IMAPS_PORT" "$MH_IMSP_PORT"
+}
+
+# mh_kill NAME: TERM, wait up to 10 s, then KILL.
+mh_kill()
+{
+	_pid=$(mh_pid "$1") || { rm -f "$DIR/$1.pid"; return 0; }
+	kill -TERM "$_pid" 2>/dev/null
+	_i=0
+	while mh_pid "$1" >/dev/null && [ $_i -lt 100 ]; do
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	if mh_pid "$1" >/dev/null; then
+		mh_err "$1 (pid $_pid) ignored TERM, killing it"
+		kill -KILL "$_pid" 2>/dev/null
+	fi
+	rm -f "$DIR/$1.pid"
+	echo "stopped $1 (pid $_pid)"
+}
+
+mh_stop()
+{
+	mh_kill imapxd
+	mh_kill smtpd
+	mh_kill dovecot
+}
+
+mh_status()
+{
+	[ -f "$DIR/mailhost.env" ] && . "$DIR/mailhost.env"
+	_rc=0
+	for _n in dovecot smtpd imapxd; do
+		case $_n in
+		dovecot) _p="imap $MH_DOVECOT_PORT, lmtp $MH_LMTP_PORT" ;;
+		smtpd) _p="smtp $MH_SMTP_PORT" ;;
+		imapxd) _p="imap $MH_IMAP_PORT, imaps $MH_IMAPS_PORT, imsp $MH_IMSP_PORT" ;;
+		esac
+		if _pid=$(mh_pid $_n); then
+			printf '%-8s running, pid %s (127.0.0.1: %s)\n' \
+			    $_n "$_pid" "$_p"
+		else
+			printf '%-8s not running\n' $_n
+			_rc=1
+		fi
+	done
+	return $_rc
+}
+
+case $1 in
+users)
+	mh_users ;;
+start|stop|status|imapxd)
+	[ -n "$2" ] || { echo "usage: $0 $1 DIR" >&2; exit 2; }
+	[ "$1" = start ] && { mkdir -p "$2" || exit 1; }
+	DIR=$(cd "$2" 2>/dev/null && pwd) || { echo "no $2" >&2; exit 1; }
+	case $1 in
+	start)	mh_start ;;
+	stop)	mh_stop ;;
+	status)	mh_status ;;
+	imapxd)	mh_imapxd "$3" ;;
+	esac ;;
+*)
+	echo "usage: $0 users | start|stop|status DIR | imapxd DIR BINARY" >&2
+	exit 2 ;;
+esac
