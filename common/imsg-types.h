@@ -1,0 +1,125 @@
+/*
+ * The imsg catalogue: every message that crosses a process boundary, with
+ * its payload and the direction it flows.  Read this first.
+ *
+ *   P = imapxd parent   F = frontend worker   S = a service daemon
+ *
+ * Every receiver checks the payload size against the struct named here
+ * (imsg_get_data() refuses any other size) and that strings are
+ * NUL-terminated inside their array, as if the sender were compromised.
+ */
+#ifndef IMAPX_IMSG_TYPES_H
+#define IMAPX_IMSG_TYPES_H
+
+#include <sys/socket.h>
+
+#include <limits.h>
+#include <stdint.h>
+
+#include "config.h"
+
+#define IMAPX_USER_MAX		256	/* canonical user@domain, with NUL */
+#define IMAPX_CHUNK_MAX		(16384 - 16 - 64)
+
+enum imsg_type {
+	IMSG_NONE,
+
+	/* Configuration, P -> F, in this order; on SIGHUP again. */
+	IMSG_CONF_START,	/* struct imsg_conf */
+	IMSG_CONF_BACKEND,	/* struct backend (imapxd/config.h) */
+	IMSG_CONF_TLS_CERT,	/* raw chunk of the PEM chain */
+	IMSG_CONF_TLS_KEY,	/* raw chunk of the PEM key */
+	IMSG_CONF_TLS_CA,	/* raw chunk of the CA bundle */
+	IMSG_CONF_LISTENER,	/* struct imsg_listener + listening fd */
+	IMSG_CONF_END,		/* empty: apply what came since START */
+
+	/* Connection accounting across all workers, F <-> P. */
+	IMSG_CONN_OPEN,		/* F->P struct imsg_conn */
+	IMSG_CONN_ACCEPT,	/* P->F struct imsg_conn_reply */
+	IMSG_CONN_REFUSE,	/* P->F struct imsg_conn_reply */
+	IMSG_CONN_CLOSE,	/* F->P struct imsg_conn_id */
+	IMSG_USER_LOGIN,	/* F->P struct imsg_user */
+	IMSG_USER_ACCEPT,	/* P->F struct imsg_conn_reply */
+	IMSG_USER_REFUSE,	/* P->F struct imsg_conn_reply */
+
+	/* Service channels, P -> F and P -> S. */
+	IMSG_PEER_CHANNEL,	/* struct imsg_peer + one end of a socketpair */
+
+	/* Flow control on every channel, both ways. */
+	IMSG_CREDIT,		/* struct imsg_credit */
+
+	/* Control socket, imapxctl <-> P. */
+	IMSG_CTL_STATUS,	/* empty request */
+	IMSG_CTL_PROC,		/* struct imsg_ctl_proc, one per child */
+	IMSG_CTL_RELOAD,	/* empty */
+	IMSG_CTL_OK,		/* empty */
+	IMSG_CTL_FAIL,		/* NUL-terminated reason */
+	IMSG_CTL_END,		/* empty: end of a listing */
+};
+
+/* Process kinds; the parent's process table has one slot per kind. */
+enum imapx_proc {
+	PROC_PARENT,
+	PROC_FRONTEND,
+	PROC_EXECD,
+	PROC_SUBMITD,
+	PROC_NOTIFYD,
+	PROC_MAX
+};
+
+struct imsg_conf {
+	struct limits		 limits;	/* imapxd/config.h */
+	char			 user[64];	/* first config only: */
+	char			 chroot[PATH_MAX];	/* where to drop */
+	char			 domain[256];
+	uint32_t		 worker;	/* index of this worker */
+	uint32_t		 services;	/* 1 << PROC_* that are on */
+	uint32_t		 have_tls;
+};
+
+struct imsg_listener {
+	int32_t			 flags;		/* LISTEN_* */
+	char			 name[128];
+};
+
+struct imsg_conn {
+	uint64_t		 id;		/* session id, unique per worker */
+	struct sockaddr_storage	 addr;		/* client address */
+};
+
+struct imsg_conn_id {
+	uint64_t		 id;
+};
+
+struct imsg_conn_reply {
+	uint64_t		 id;
+	char			 reason[128];
+};
+
+struct imsg_user {
+	uint64_t		 id;
+	char			 user[IMAPX_USER_MAX];
+};
+
+struct imsg_peer {
+	uint32_t		 proc;		/* enum imapx_proc of the peer */
+	uint32_t		 instance;	/* worker index for a frontend */
+};
+
+/*
+ * Flow control: a sender may have at most `window` bytes in flight on a
+ * channel; the receiver returns credit as it consumes them.
+ */
+struct imsg_credit {
+	uint32_t		 bytes;
+};
+
+struct imsg_ctl_proc {
+	uint32_t		 proc;
+	uint32_t		 instance;
+	int32_t			 pid;
+	uint32_t		 restarts;
+	uint32_t		 sessions;
+};
+
+#endif

@@ -1,0 +1,176 @@
+/*
+ * The front-end worker: sessions, the pre-login state machine and the
+ * parsed proxy that follows a login.
+ */
+#ifndef IMAPXD_FRONTEND_H
+#define IMAPXD_FRONTEND_H
+
+#include <sys/queue.h>
+#include <sys/tree.h>
+#include <sys/socket.h>
+
+#include <event.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "conn.h"
+#include "imapparse.h"
+
+struct tls;
+struct tls_config;
+
+/* What a worker knows of the configuration; sessions hold a reference. */
+struct fe_conf {
+	int			 refcnt;
+	struct limits		 limits;
+	char			 domain[256];
+	uint32_t		 services;
+	struct backendlist	 backends;
+	struct tls_config	*tlscfg;	/* server side */
+	struct tls		*tlsctx;	/* server context, NULL if no TLS */
+	struct tls_config	*btlscfg;	/* towards the backend */
+};
+
+#define TAG_MAX		128
+#define CMDNAME_MAX	32
+
+/* A client command in flight to the backend. */
+struct cmd {
+	TAILQ_ENTRY(cmd)	 entry;
+	int			 flags;
+	char			 name[CMDNAME_MAX];	/* upper case */
+	char			*answer;	/* ours, if CMD_ABORTED */
+	char			 tag[];
+};
+#define CMD_IDLE	0x01	/* IDLE: DONE follows the continuation */
+#define CMD_LOGOUT	0x02
+#define CMD_SELECT	0x04	/* SELECT or EXAMINE: tracks the mailbox */
+#define CMD_UNSELECT	0x08	/* CLOSE or UNSELECT */
+#define CMD_ABORTED	0x10	/* answered by us; swallow the backend's */
+#define CMD_ENABLE	0x20
+TAILQ_HEAD(cmdlist, cmd);
+
+/*
+ * A command the proxy sends on its own over the user's session.  Its tag
+ * comes from a per-session namespace; its responses are consumed here and
+ * never reach the client.
+ */
+struct inject;
+typedef int  (*inject_match_cb)(struct inject *, const char *, size_t);
+typedef void (*inject_data_cb)(struct inject *, int, const char *, size_t);
+typedef void (*inject_done_cb)(struct inject *, const char *, size_t);
+
+#define INJ_LINE	1	/* an untagged line segment it claimed */
+#define INJ_LITERAL	2	/* literal bytes inside such a response */
+
+struct inject {
+	TAILQ_ENTRY(inject)	 entry;
+	char			 tag[24];
+	char			*cmd;		/* after "tag ", with CRLF */
+	size_t			 cmdlen;
+	int			 sent;
+	inject_match_cb		 match;		/* untagged: is it ours? */
+	inject_data_cb		 data;
+	inject_done_cb		 done;		/* tagged completion line */
+	void			*arg;
+};
+TAILQ_HEAD(injectlist, inject);
+
+enum session_state {
+	S_ACCOUNT,		/* waiting for the parent's yes */
+	S_PRELOGIN,
+	S_AUTHCONT,		/* AUTHENTICATE waits for the client's data */
+	S_BACKEND,		/* logging in to the backend */
+	S_USERCHECK,		/* waiting for the parent's per-user yes */
+	S_PROXY,
+	S_CLOSING
+};
+
+/* Client stream position (after login). */
+enum cstream {
+	CS_CMD,			/* at the start of a command */
+	CS_LINE,		/* inside a command, after a literal */
+	CS_LITERAL,		/* inside a literal */
+	CS_DISCARD_LIT,		/* discarding an oversized {n+} literal */
+	CS_DISCARD_LINE		/* discarding the rest of a refused command */
+};
+
+/* Backend stream position. */
+enum rstream {
+	RS_START,		/* at the start of a response */
+	RS_LINE,		/* inside a response, after a literal */
+	RS_STREAM,		/* inside a long line, passing it through */
+	RS_LITERAL
+};
+
+struct session {
+	RB_ENTRY(session)	 node;
+	uint64_t		 id;
+	enum session_state	 state;
+	struct fe_conf		*conf;
+	int			 lflags;	/* LISTEN_* of its listener */
+	int			 tls;		/* client side is TLS now */
+	int			 accounted;	/* parent counts us */
+	struct sockaddr_storage	 addr;
+	char			 addrstr[64];
+	int			 port;
+	struct sockaddr_storage	 laddr;
+	struct conn		 client;
+	struct conn		 backend;
+	struct event		 timer;
+	char			*user;		/* canonical, after login */
+	char			*bcaps;		/* backend caps after login */
+
+	/* pre-login */
+	unsigned int		 ncmds;
+	size_t			 scan;		/* command bytes scanned */
+	int			 litsent;	/* continuation sent */
+	char			 tag[TAG_MAX];	/* command being served */
+	struct login		*login;
+
+	/* proxy */
+	enum cstream		 cs;
+	enum rstream		 rs;
+	uint64_t		 clit;		/* client literal bytes left */
+	uint64_t		 rlit;		/* backend literal bytes left */
+	struct inject		*rowner;	/* injected cmd owning this resp */
+	struct cmd		*curcmd;	/* client cmd being forwarded */
+	struct cmdlist		 cmds;
+	struct injectlist	 injects;
+	unsigned int		 injseq;
+	char			 injprefix[12];
+	int			 idling;	/* backend said "+" to IDLE */
+	struct buf		 local;		/* our lines, held mid-response */
+	char			*mailbox;	/* selected, if any */
+	char			*pendbox;	/* SELECT/EXAMINE in flight */
+};
+
+RB_HEAD(sessiontree, session);
+RB_PROTOTYPE(sessiontree, session, node, session_cmp);
+
+/* frontend.c */
+void	 frontend(int, int);
+void	 session_close(struct session *, const char *);
+void	 session_timer_reset(struct session *);
+void	 fe_conf_unref(struct fe_conf *);
+const char *fe_caps_extra(struct session *);
+int	 session_cmp(struct session *, struct session *);
+
+/* login.c: the pre-login state machine and backend authentication */
+void	 login_start(struct session *);
+void	 login_client_input(struct conn *, void *);
+void	 login_user_reply(struct session *, int, const char *);
+void	 login_free(struct session *);
+
+/* proxy.c */
+void	 proxy_start(struct session *);
+void	 proxy_client_input(struct conn *, void *);
+void	 proxy_backend_input(struct conn *, void *);
+void	 proxy_local(struct session *, const char *, ...)
+	    __attribute__((__format__ (printf, 2, 3)));
+int	 proxy_inject(struct session *, struct inject *);
+void	 proxy_free(struct session *);
+size_t	 proxy_caps_rewrite(struct session *, const char *, size_t, char *,
+	    size_t);
+
+#endif

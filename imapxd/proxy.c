@@ -1,0 +1,668 @@
+/*
+ * The parsed proxy that a session becomes after login.
+ *
+ * Both directions are parsed as they pass: the client stream into
+ * commands (tag, name, line segments, literals), the backend stream into
+ * responses (continuation, untagged, tagged).  Bytes are forwarded
+ * segment by segment as soon as a segment is complete; literal bodies are
+ * forwarded as they arrive without being looked at.  What the proxy keeps
+ * per session is the list of client commands in flight, the commands it
+ * injected itself, and the selected mailbox.  doc/proxy.md tells the
+ * rules this file keeps.
+ */
+#include <sys/types.h>
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "frontend.h"
+#include "log.h"
+
+#define RESP_HOLD_MAX	(64 * 1024)	/* longer response lines stream */
+#define STREAM_TAIL	32		/* room for "~{n+}" at a line end */
+#define ABORT_BYTES	" \x7f\r\n"	/* ends any command with a BAD */
+
+static void	proxy_client_drain(struct conn *, void *);
+static void	proxy_backend_drain(struct conn *, void *);
+static void	client_command(struct session *, const char *,
+		    struct imap_seg *);
+static void	client_continue(struct session *, const char *,
+		    struct imap_seg *);
+static void	client_refuse(struct session *, const char *,
+		    struct imap_seg *, const char *, const char *);
+static void	client_abort(struct session *, const char *, const char *);
+static void	command_boundary(struct session *);
+static void	response_start(struct session *, const char *,
+		    struct imap_seg *);
+static void	response_tagged(struct session *, const char *,
+		    struct imap_seg *);
+static void	response_end(struct session *);
+static void	deliver(struct session *, int, const char *, size_t);
+static void	forward_caps(struct session *, const char *, struct imap_seg *,
+		    size_t, size_t);
+static struct cmd *cmd_find(struct session *, const char *, size_t);
+static void	cmd_free(struct session *, struct cmd *);
+static int	idle_in_flight(struct session *);
+
+void
+proxy_start(struct session *s)
+{
+	static const char	 b32[] = "abcdefghijklmnopqrstuvwxyz234567";
+	size_t			 i;
+
+	TAILQ_INIT(&s->cmds);
+	TAILQ_INIT(&s->injects);
+	s->cs = CS_CMD;
+	s->rs = RS_START;
+	/* Injected tags: a random prefix no client can predict or reuse. */
+	s->injprefix[0] = 'x';
+	for (i = 1; i < 9; i++)
+		s->injprefix[i] = b32[arc4random_uniform(32)];
+	s->injprefix[i++] = '.';
+	s->injprefix[i] = '\0';
+	s->state = S_PROXY;
+	s->client.flags &= ~CONN_SECRET;
+	s->client.on_read = proxy_client_input;
+	s->client.on_drain = proxy_client_drain;
+	s->backend.on_read = proxy_backend_input;
+	s->backend.on_drain = proxy_backend_drain;
+	s->backend.arg = s;
+	session_timer_reset(s);
+	conn_pause(&s->backend, 0);
+	if (s->state == S_PROXY)
+		conn_pause(&s->client, 0);
+}
+
+void
+proxy_free(struct session *s)
+{
+	struct cmd	*c;
+	struct inject	*inj;
+
+	if (s->state != S_PROXY && s->state != S_CLOSING)
+		return;
+	while ((c = TAILQ_FIRST(&s->cmds)) != NULL)
+		cmd_free(s, c);
+	while ((inj = TAILQ_FIRST(&s->injects)) != NULL) {
+		TAILQ_REMOVE(&s->injects, inj, entry);
+		if (inj->done != NULL)
+			inj->done(inj, NULL, 0);
+	}
+	buf_free(&s->local, 0);
+	free(s->mailbox);
+	free(s->pendbox);
+	s->mailbox = s->pendbox = NULL;
+}
+
+/* Lines of our own go out only between backend responses. */
+void
+proxy_local(struct session *s, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	 line[1024];
+	int	 n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line) - 2)
+		n = sizeof(line) - 3;
+	line[n++] = '\r';
+	line[n++] = '\n';
+	if (s->rs == RS_START)
+		conn_queue(&s->client, line, n);
+	else if (buf_append(&s->local, line, n) == -1)
+		fatal("%s", __func__);
+}
+
+static void
+proxy_client_drain(struct conn *c, void *arg)
+{
+	struct session	*s = arg;
+
+	if (s->state == S_PROXY && (s->backend.flags & CONN_PAUSED))
+		conn_pause(&s->backend, 0);
+}
+
+static void
+proxy_backend_drain(struct conn *c, void *arg)
+{
+	struct session	*s = arg;
+
+	if (s->state == S_PROXY && (s->client.flags & CONN_PAUSED))
+		conn_pause(&s->client, 0);
+}
+
+static int
+idle_in_flight(struct session *s)
+{
+	struct cmd	*c = TAILQ_LAST(&s->cmds, cmdlist);
+
+	return c != NULL && (c->flags & CMD_IDLE);
+}
+
+void
+proxy_client_input(struct conn *c, void *arg)
+{
+	struct session	*s = arg;
+	struct imap_seg	 seg;
+	const char	*p;
+	size_t		 len, n;
+	int		 r;
+
+	if (c->flags & (CONN_EOF | CONN_ERROR)) {
+		session_close(s, NULL);
+		return;
+	}
+	session_timer_reset(s);
+	while (c->in.len > 0 && s->state == S_PROXY) {
+		p = c->in.data + c->in.off;
+		len = c->in.len;
+		switch (s->cs) {
+		case CS_LITERAL:
+		case CS_DISCARD_LIT:
+			n = len < s->clit ? len : s->clit;
+			if (s->cs == CS_LITERAL)
+				conn_queue(&s->backend, p, n);
+			conn_consume(c, n);
+			s->clit -= n;
+			if (s->clit == 0)
+				s->cs = s->cs == CS_LITERAL ? CS_LINE :
+				    CS_DISCARD_LINE;
+			continue;
+		default:
+			break;
+		}
+		r = imap_segment(p, len, &seg);
+		if (r == 0) {
+			if (len <= s->conf->limits.line_max)
+				break;
+			/* a line longer than the limit: refuse, skip it */
+			if (s->cs == CS_CMD)
+				client_refuse(s, p, NULL, "BAD [TOOBIG]",
+				    "Command line too long");
+			else if (s->cs == CS_LINE)
+				client_abort(s, "BAD [TOOBIG]",
+				    "Command line too long");
+			s->cs = CS_DISCARD_LINE;
+			conn_consume(c, len);
+			continue;
+		}
+		switch (s->cs) {
+		case CS_DISCARD_LINE:
+			conn_consume(c, seg.len);
+			s->cs = CS_CMD;
+			if (seg.lit & LIT_NONSYNC) {
+				s->clit = seg.litlen;
+				s->cs = CS_DISCARD_LIT;
+			}
+			break;
+		case CS_CMD:
+			client_command(s, p, &seg);
+			break;
+		default:
+			client_continue(s, p, &seg);
+			break;
+		}
+	}
+	if (s->state != S_PROXY)
+		return;
+	conn_flush(&s->backend);
+	conn_flush(&s->client);
+	if (conn_outlen(&s->backend) > CONN_OUT_HIGH)
+		conn_pause(&s->client, 1);
+}
+
+/*
+ * Answer a command ourselves before any of it went to the backend.  A
+ * synchronizing literal was not acknowledged, so the client will not send
+ * it (RFC 3501 section 7.5); a non-synchronizing one is read and dropped
+ * (RFC 7888 section 4).
+ */
+static void
+client_refuse(struct session *s, const char *p, struct imap_seg *seg,
+    const char *status, const char *text)
+{
+	struct imap_rd	rd;
+	char		tag[TAG_MAX];
+
+	imap_rd_init(&rd, p, seg != NULL ? seg->textlen :
+	    s->client.in.len);
+	if (imap_rd_tag(&rd, tag, sizeof(tag)) == TOK_ERR)
+		proxy_local(s, "* %s %s", status, text);
+	else
+		proxy_local(s, "%s %s %s", tag, status, text);
+	if (seg == NULL)
+		return;
+	conn_consume(&s->client, seg->len);
+	if (seg->lit & LIT_NONSYNC) {
+		s->clit = seg->litlen;
+		s->cs = CS_DISCARD_LIT;
+	} else if (seg->lit != LIT_NONE)
+		s->cs = CS_CMD;
+	else
+		s->cs = CS_CMD;
+}
+
+/*
+ * Refuse a command part of which already went to the backend: end it
+ * there with bytes no IMAP grammar accepts, so the backend answers BAD
+ * and does nothing, and put our answer in place of its one.
+ */
+static void
+client_abort(struct session *s, const char *status, const char *text)
+{
+	struct cmd	*c = s->curcmd;
+	char		*line;
+
+	conn_queue(&s->backend, ABORT_BYTES, sizeof(ABORT_BYTES) - 1);
+	s->curcmd = NULL;
+	if (c == NULL)
+		return;
+	if (asprintf(&line, "%s %s %s\r\n", c->tag, status, text) == -1)
+		fatal("asprintf");
+	c->flags |= CMD_ABORTED;
+	free(c->answer);
+	c->answer = line;
+}
+
+static void
+client_command(struct session *s, const char *p, struct imap_seg *seg)
+{
+	struct imap_rd	 rd;
+	struct cmd	*c;
+	char		 tag[TAG_MAX], name[CMDNAME_MAX], sub[16];
+	char		 box[1024];
+	size_t		 i, taglen;
+
+	if (seg->textlen == 0 && seg->lit == LIT_NONE) {
+		conn_consume(&s->client, seg->len);	/* empty line */
+		return;
+	}
+	if (idle_in_flight(s)) {
+		/* "DONE" ends IDLE; it is no command and has no tag */
+		conn_queue(&s->backend, p, seg->len);
+		conn_consume(&s->client, seg->len);
+		return;
+	}
+	imap_rd_init(&rd, p, seg->textlen);
+	if (imap_rd_tag(&rd, tag, sizeof(tag)) == TOK_ERR ||
+	    imap_rd_sp(&rd) == -1 ||
+	    imap_rd_atom(&rd, name, sizeof(name)) == TOK_ERR) {
+		client_refuse(s, p, seg, "BAD", "Syntax error in command");
+		return;
+	}
+	for (i = 0; name[i] != '\0'; i++)
+		name[i] = toupper((unsigned char)name[i]);
+	if (strcmp(name, "UID") == 0 && imap_rd_sp(&rd) == 0 &&
+	    imap_rd_atom(&rd, sub, sizeof(sub)) != TOK_ERR) {
+		strlcat(name, " ", sizeof(name));
+		for (i = 0; sub[i] != '\0'; i++)
+			sub[i] = toupper((unsigned char)sub[i]);
+		strlcat(name, sub, sizeof(name));
+	}
+	taglen = strlen(tag);
+	if (strncasecmp(tag, s->injprefix, strlen(s->injprefix)) == 0 ||
+	    cmd_find(s, tag, taglen) != NULL) {
+		client_refuse(s, p, seg, "BAD", "Tag already in use");
+		return;
+	}
+	if (strcmp(name, "COMPRESS") == 0) {
+		client_refuse(s, p, seg, "NO [CANNOT]",
+		    "COMPRESS is not available through this server");
+		return;
+	}
+	if (strcmp(name, "STARTTLS") == 0 || strcmp(name, "LOGIN") == 0 ||
+	    strcmp(name, "AUTHENTICATE") == 0) {
+		client_refuse(s, p, seg, "BAD", "Already authenticated");
+		return;
+	}
+	if (seg->lit != LIT_NONE &&
+	    seg->litlen > s->conf->limits.literal_max) {
+		client_refuse(s, p, seg, "NO [TOOBIG]", "Literal too large");
+		return;
+	}
+
+	if ((c = calloc(1, sizeof(*c) + taglen + 1)) == NULL)
+		fatal("%s", __func__);
+	memcpy(c->tag, tag, taglen + 1);
+	strlcpy(c->name, name, sizeof(c->name));
+	if (strcmp(name, "IDLE") == 0)
+		c->flags |= CMD_IDLE;
+	else if (strcmp(name, "LOGOUT") == 0)
+		c->flags |= CMD_LOGOUT;
+	else if (strcmp(name, "CLOSE") == 0 || strcmp(name, "UNSELECT") == 0)
+		c->flags |= CMD_UNSELECT;
+	else if (strcmp(name, "ENABLE") == 0)
+		c->flags |= CMD_ENABLE;
+	else if (strcmp(name, "SELECT") == 0 || strcmp(name, "EXAMINE") == 0) {
+		c->flags |= CMD_SELECT;
+		free(s->pendbox);
+		s->pendbox = NULL;
+		if (imap_rd_sp(&rd) == 0 && imap_rd_astring(&rd, box,
+		    sizeof(box), NULL) != TOK_ERR)
+			s->pendbox = strdup(box);
+	}
+	TAILQ_INSERT_TAIL(&s->cmds, c, entry);
+
+	conn_queue(&s->backend, p, seg->len);
+	conn_consume(&s->client, seg->len);
+	if (seg->lit != LIT_NONE) {
+		s->curcmd = c;
+		s->clit = seg->litlen;
+		s->cs = s->clit > 0 ? CS_LITERAL : CS_LINE;
+	} else
+		command_boundary(s);
+}
+
+/* The rest of a command after one of its literals. */
+static void
+client_continue(struct session *s, const char *p, struct imap_seg *seg)
+{
+	if (seg->lit != LIT_NONE &&
+	    seg->litlen > s->conf->limits.literal_max) {
+		client_abort(s, "NO [TOOBIG]", "Literal too large");
+		conn_consume(&s->client, seg->len);
+		s->cs = CS_CMD;
+		if (seg->lit & LIT_NONSYNC) {
+			s->clit = seg->litlen;
+			s->cs = CS_DISCARD_LIT;
+		}
+		return;
+	}
+	conn_queue(&s->backend, p, seg->len);
+	conn_consume(&s->client, seg->len);
+	if (seg->lit != LIT_NONE) {
+		s->clit = seg->litlen;
+		s->cs = s->clit > 0 ? CS_LITERAL : CS_LINE;
+	} else
+		command_boundary(s);
+}
+
+/*
+ * The backend has seen a complete command: a safe point to send the
+ * commands we inject, unless the client is in IDLE.
+ */
+static void
+command_boundary(struct session *s)
+{
+	struct inject	*inj;
+
+	s->cs = CS_CMD;
+	s->curcmd = NULL;
+	if (idle_in_flight(s))
+		return;
+	TAILQ_FOREACH(inj, &s->injects, entry) {
+		if (inj->sent)
+			continue;
+		conn_queue(&s->backend, inj->tag, strlen(inj->tag));
+		conn_queue(&s->backend, " ", 1);
+		conn_queue(&s->backend, inj->cmd, inj->cmdlen);
+		inj->sent = 1;
+	}
+}
+
+int
+proxy_inject(struct session *s, struct inject *inj)
+{
+	if (s->state != S_PROXY)
+		return -1;
+	(void)snprintf(inj->tag, sizeof(inj->tag), "%s%u", s->injprefix,
+	    ++s->injseq);
+	inj->sent = 0;
+	TAILQ_INSERT_TAIL(&s->injects, inj, entry);
+	if (s->cs == CS_CMD) {
+		command_boundary(s);
+		conn_flush(&s->backend);
+	}
+	return 0;
+}
+
+/* Send response bytes to whoever owns the current response. */
+static void
+deliver(struct session *s, int kind, const char *p, size_t len)
+{
+	if (s->rowner != NULL) {
+		if (s->rowner->data != NULL)
+			s->rowner->data(s->rowner, kind, p, len);
+	} else
+		conn_queue(&s->client, p, len);
+}
+
+void
+proxy_backend_input(struct conn *c, void *arg)
+{
+	struct session	*s = arg;
+	struct imap_seg	 seg;
+	const char	*p;
+	size_t		 len, n;
+	int		 r;
+
+	while (c->in.len > 0 && s->state == S_PROXY) {
+		p = c->in.data + c->in.off;
+		len = c->in.len;
+		if (s->rs == RS_LITERAL) {
+			n = len < s->rlit ? len : s->rlit;
+			deliver(s, INJ_LITERAL, p, n);
+			conn_consume(c, n);
+			s->rlit -= n;
+			if (s->rlit == 0)
+				s->rs = RS_LINE;
+			continue;
+		}
+		r = imap_segment(p, len, &seg);
+		if (r == 1 && seg.lit != LIT_NONE &&
+		    seg.litlen > IMAP_LITERAL_MAX) {
+			log_warnx("session %llu: backend sent a bad literal",
+			    (unsigned long long)s->id);
+			session_close(s, "Backend protocol error");
+			return;
+		}
+		if (r == 0) {
+			if (s->rs != RS_STREAM && len < RESP_HOLD_MAX)
+				break;
+			/* a long line: pass it on, keep a tail to scan */
+			if (s->rs == RS_START && s->rowner == NULL &&
+			    s->local.len == 0)
+				log_debug("session %llu: streaming a long "
+				    "response", (unsigned long long)s->id);
+			s->rs = RS_STREAM;
+			if (len <= STREAM_TAIL)
+				break;
+			deliver(s, INJ_LINE, p, len - STREAM_TAIL);
+			conn_consume(c, len - STREAM_TAIL);
+			continue;
+		}
+		if (s->rs == RS_START)
+			response_start(s, p, &seg);
+		else
+			deliver(s, INJ_LINE, p, seg.len);
+		if (s->state != S_PROXY)
+			return;
+		conn_consume(c, seg.len);
+		if (seg.lit != LIT_NONE) {
+			s->rlit = seg.litlen;
+			s->rs = s->rlit > 0 ? RS_LITERAL : RS_LINE;
+		} else
+			response_end(s);
+	}
+	if (s->state != S_PROXY)
+		return;
+	if (c->flags & (CONN_EOF | CONN_ERROR)) {
+		if (c->flags & CONN_ERROR)
+			log_warnx("session %llu: backend connection failed%s%s",
+			    (unsigned long long)s->id, c->tlserr ? ": " : "",
+			    c->tlserr ? c->tlserr : "");
+		/* after LOGOUT the backend's BYE has been passed on */
+		session_close(s, s->rs == RS_START && TAILQ_EMPTY(&s->cmds) ?
+		    NULL : "Backend server closed the connection");
+		return;
+	}
+	conn_flush(&s->backend);
+	conn_flush(&s->client);
+	if (conn_outlen(&s->client) > CONN_OUT_HIGH)
+		conn_pause(&s->backend, 1);
+}
+
+static void
+response_end(struct session *s)
+{
+	s->rs = RS_START;
+	s->rowner = NULL;
+	if (s->local.len > 0) {
+		conn_queue(&s->client, s->local.data + s->local.off,
+		    s->local.len);
+		buf_free(&s->local, 0);
+	}
+}
+
+static void
+response_start(struct session *s, const char *p, struct imap_seg *seg)
+{
+	struct inject	*inj;
+	size_t		 cs, ce;
+	const char	*q;
+
+	if (p[0] == '+') {
+		if (idle_in_flight(s))
+			s->idling = 1;
+		conn_queue(&s->client, p, seg->len);
+		return;
+	}
+	if (p[0] != '*') {
+		response_tagged(s, p, seg);
+		return;
+	}
+	/* untagged: does an injected command claim it? */
+	TAILQ_FOREACH(inj, &s->injects, entry) {
+		if (inj->sent && inj->match != NULL &&
+		    inj->match(inj, p, seg->textlen)) {
+			s->rowner = inj;
+			deliver(s, INJ_LINE, p, seg->len);
+			return;
+		}
+	}
+	q = p + 2;
+	if (seg->lit == LIT_NONE && seg->textlen > 13 &&
+	    strncasecmp(q, "CAPABILITY ", 11) == 0) {
+		forward_caps(s, p, seg, 13, seg->textlen);
+		return;
+	}
+	if (seg->lit == LIT_NONE &&
+	    imap_find_capcode(p, seg->textlen, &cs, &ce)) {
+		forward_caps(s, p, seg, cs, ce);
+		return;
+	}
+	conn_queue(&s->client, p, seg->len);
+}
+
+static void
+response_tagged(struct session *s, const char *p, struct imap_seg *seg)
+{
+	struct inject	*inj;
+	struct cmd	*c;
+	const char	*sp;
+	size_t		 taglen, cs, ce;
+	int		 ok;
+
+	if ((sp = memchr(p, ' ', seg->textlen)) == NULL) {
+		conn_queue(&s->client, p, seg->len);
+		return;
+	}
+	taglen = sp - p;
+	ok = seg->textlen - taglen > 3 && strncasecmp(sp + 1, "OK", 2) == 0;
+	TAILQ_FOREACH(inj, &s->injects, entry) {
+		if (inj->sent && strlen(inj->tag) == taglen &&
+		    memcmp(inj->tag, p, taglen) == 0) {
+			TAILQ_REMOVE(&s->injects, inj, entry);
+			s->rowner = NULL;
+			if (inj->done != NULL)
+				inj->done(inj, p, seg->textlen);
+			return;
+		}
+	}
+	if ((c = cmd_find(s, p, taglen)) != NULL) {
+		if (c->flags & CMD_SELECT) {
+			free(s->mailbox);
+			s->mailbox = ok ? s->pendbox : NULL;
+			if (!ok)
+				free(s->pendbox);
+			s->pendbox = NULL;
+		} else if ((c->flags & CMD_UNSELECT) && ok) {
+			free(s->mailbox);
+			s->mailbox = NULL;
+		}
+		if (c->flags & CMD_IDLE)
+			s->idling = 0;
+		if (c->flags & CMD_ABORTED) {
+			conn_queue(&s->client, c->answer, strlen(c->answer));
+			cmd_free(s, c);
+			return;
+		}
+		cmd_free(s, c);
+		if (TAILQ_EMPTY(&s->cmds) || !idle_in_flight(s))
+			if (s->cs == CS_CMD)
+				command_boundary(s);
+	}
+	if (seg->lit == LIT_NONE &&
+	    imap_find_capcode(p, seg->textlen, &cs, &ce)) {
+		forward_caps(s, p, seg, cs, ce);
+		return;
+	}
+	conn_queue(&s->client, p, seg->len);
+}
+
+/* Pass a line on with the capability list at [cs, ce) rewritten. */
+static void
+forward_caps(struct session *s, const char *p, struct imap_seg *seg,
+    size_t cs, size_t ce)
+{
+	char	*caps;
+	size_t	 n, max = ce - cs + 512;
+
+	if ((caps = malloc(max)) == NULL)
+		fatal("%s", __func__);
+	n = proxy_caps_rewrite(s, p + cs, ce - cs, caps, max);
+	if (n == (size_t)-1) {
+		conn_queue(&s->client, p, seg->len);
+	} else {
+		conn_queue(&s->client, p, cs);
+		conn_queue(&s->client, caps, n);
+		conn_queue(&s->client, p + ce, seg->len - ce);
+	}
+	free(caps);
+}
+
+size_t
+proxy_caps_rewrite(struct session *s, const char *in, size_t len, char *out,
+    size_t outlen)
+{
+	return imap_caps_filter(in, len, out, outlen, fe_caps_extra(s));
+}
+
+static struct cmd *
+cmd_find(struct session *s, const char *tag, size_t taglen)
+{
+	struct cmd	*c;
+
+	TAILQ_FOREACH(c, &s->cmds, entry)
+		if (strlen(c->tag) == taglen && memcmp(c->tag, tag, taglen) == 0)
+			return c;
+	return NULL;
+}
+
+static void
+cmd_free(struct session *s, struct cmd *c)
+{
+	TAILQ_REMOVE(&s->cmds, c, entry);
+	if (s->curcmd == c)
+		s->curcmd = NULL;
+	free(c->answer);
+	free(c);
+}
