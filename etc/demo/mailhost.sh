@@ -30,6 +30,8 @@
 # DIR/smtpd/run/smtpd.sock.
 #
 # Logs: DIR/dovecot.log, DIR/smtpd.log, DIR/imapxd.log; pids: DIR/*.pid.
+# Each daemon runs in its own session (setsid); stop sends TERM to the
+# recorded pid, then KILL after 10 s.
 
 MH_TEMPLATES=$(cd "$(dirname "$0")" && pwd)
 MH_MAILUSER=_imapxmail
@@ -104,19 +106,23 @@ mh_env()
 	EOF
 }
 
-# mh_pid NAME: the pid of a running NAME (dovecot, smtpd, imapxd), or fail.
-# The command name is checked so that a recycled pid is not taken for ours.
+# mh_starttime PID: the process's start time (field 22 of stat), which
+# tells our process from a later one that got the same pid.
+mh_starttime()
+{
+	sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20
+}
+
+# mh_pid NAME: the pid of our running NAME (dovecot, smtpd, imapxd), or
+# fail.  A zombie does not count.
 mh_pid()
 {
-	[ -f "$DIR/$1.pid" ] || return 1
-	_pid=$(cat "$DIR/$1.pid")
-	[ -n "$_pid" ] && [ -r "/proc/$_pid/stat" ] || return 1
-	# A zombie does not count: field 3 of stat is the state.
+	_pid=$(cat "$DIR/$1.pid" 2>/dev/null) && [ -n "$_pid" ] || return 1
+	[ "$(mh_starttime "$_pid")" = "$(cat "$DIR/$1.start")" ] || return 1
 	case "$(sed 's/.*) //' "/proc/$_pid/stat" 2>/dev/null)" in
 	Z*|X*|"")
 		return 1 ;;
 	esac
-	[ "$(cat "/proc/$_pid/comm" 2>/dev/null)" = "$1" ] || return 1
 	echo "$_pid"
 }
 
@@ -154,14 +160,16 @@ mh_wait()
 }
 
 # mh_spawn NAME LOG COMMAND...: run COMMAND in a session of its own with
-# output to LOG, and record its pid.  setsid does not fork here: a
-# background job of a non-interactive shell is not a group leader.
+# output to LOG; record its pid in DIR/NAME.pid and its start time in
+# DIR/NAME.start.  setsid does not fork here: a background job of a
+# non-interactive shell is not a group leader, so $! is the daemon.
 mh_spawn()
 {
 	_name=$1 _log=$2
 	shift 2
 	setsid "$@" </dev/null >>"$_log" 2>&1 &
 	echo $! >"$DIR/$_name.pid"
+	mh_starttime $! >"$DIR/$_name.start"
 }
 
 mh_passwd()
@@ -283,7 +291,7 @@ mh_imapxd()
 # mh_kill NAME: TERM, wait up to 10 s, then KILL.
 mh_kill()
 {
-	_pid=$(mh_pid "$1") || { rm -f "$DIR/$1.pid"; return 0; }
+	_pid=$(mh_pid "$1") || { rm -f "$DIR/$1.pid" "$DIR/$1.start"; return 0; }
 	kill -TERM "$_pid" 2>/dev/null
 	_i=0
 	while mh_pid "$1" >/dev/null && [ $_i -lt 100 ]; do
@@ -294,7 +302,7 @@ mh_kill()
 		mh_err "$1 (pid $_pid) ignored TERM, killing it"
 		kill -KILL "$_pid" 2>/dev/null
 	fi
-	rm -f "$DIR/$1.pid"
+	rm -f "$DIR/$1.pid" "$DIR/$1.start"
 	echo "stopped $1 (pid $_pid)"
 }
 

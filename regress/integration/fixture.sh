@@ -107,7 +107,9 @@ _fx_ports()
 	        s.bind(("127.0.0.1", port))
 	        got.append(port)
 	    except OSError:
-	        pass
+	        # In use by something else: give the slot back.
+	        os.remove(os.path.join(slot, "owner"))
+	        os.rmdir(slot)
 	    finally:
 	        s.close()
 	print(" ".join(map(str, got)))
@@ -138,6 +140,7 @@ _fx_writeenv()
 	FX_IMAPS_PORT=$FX_IMAPS_PORT
 	FX_IMSP_PORT=$FX_IMSP_PORT
 	FX_IMAPXD_PID=$FX_IMAPXD_PID
+	FX_MAILHOST=$FX_MAILHOST
 	EOF
 }
 
@@ -211,6 +214,15 @@ fixture_stop()
 	if [ -f "$FX_DIR/mailhost.env" ]; then
 		sh "$FX_MAILHOST" stop "$FX_DIR" >/dev/null
 	fi
+	# mailhost.sh removes the pid file of what it stopped; kill what is
+	# left, if it is still the process that was started.
+	for _pf in "$FX_DIR"/*.pid; do
+		[ -f "$_pf" ] || continue
+		_pid=$(cat "$_pf")
+		[ "$(sed 's/.*) //' "/proc/$_pid/stat" 2>/dev/null |
+		    cut -d' ' -f20)" = "$(cat "${_pf%.pid}.start")" ] &&
+		    kill -KILL "$_pid"
+	done
 	_fx_release
 	if [ -n "$FX_KEEP" ]; then
 		echo "fixture: state kept in $FX_DIR" >&2
