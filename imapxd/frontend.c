@@ -7,6 +7,7 @@
  * connections and the sessions all live here.
  */
 #include <sys/types.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 
 #include <netinet/in.h>
@@ -128,6 +129,11 @@ frontend(int debug, int verbose)
 	if ((pw = getpwnam(firstconf.user)) == NULL)
 		fatalx("unknown user %s", firstconf.user);
 	privdrop(pw, firstconf.chroot);
+	/* die with the parent; set after the uid change, which clears it */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
+		fatal("prctl");
+	if (getppid() == 1)
+		fatalx("parent went away");
 	sandbox_enter("stdio inet recvfd");
 	log_debug("worker %u ready", firstconf.worker);
 
@@ -559,7 +565,9 @@ session_close(struct session *s, const char *bye)
 	login_free(s);
 	s->state = S_CLOSING;
 	conn_close(&s->backend);
+	/* from here the timer frees the session; set it before any flush */
 	evtimer_del(&s->timer);
+	evtimer_set(&s->timer, session_free_cb, s);
 	if (s->accounted) {
 		cid.id = s->id;
 		parent_compose(IMSG_CONN_CLOSE, &cid, sizeof(cid));
@@ -571,13 +579,11 @@ session_close(struct session *s, const char *bye)
 	conn_flush(&s->client);
 	if (s->client.fd != -1 && conn_outlen(&s->client) > 0 &&
 	    !(s->client.flags & CONN_ERROR)) {
-		evtimer_set(&s->timer, session_free_cb, s);
 		evtimer_add(&s->timer, &tv);
 		return;
 	}
 	conn_close(&s->client);
 	tv.tv_sec = 0;
-	evtimer_set(&s->timer, session_free_cb, s);
 	evtimer_add(&s->timer, &tv);
 }
 

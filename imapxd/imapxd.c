@@ -335,6 +335,7 @@ child_start(struct child *c)
 	c->started = time(NULL);
 	if (imsgbuf_init(&c->ibuf, sp[0]) == -1)
 		fatal("imsgbuf_init");
+	imsgbuf_allow_fdpass(&c->ibuf);
 	event_set(&c->ev, sp[0], EV_READ | EV_PERSIST, child_dispatch, c);
 	event_add(&c->ev, NULL);
 	child_send_conf(c);

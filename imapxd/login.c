@@ -61,7 +61,7 @@ static void	backend_login_input(struct conn *, void *);
 static int	backend_line(struct session *, const char *, size_t);
 static void	backend_send_auth(struct session *);
 static void	backend_fail(struct session *, const char *, const char *);
-static void	backend_success(struct session *, const char *, size_t);
+static void	backend_success(struct session *);
 static void	login_done(struct session *);
 static void	set_caps(char **, const char *, size_t);
 static int	has_cap(const char *, const char *);
@@ -493,9 +493,15 @@ backend_login_input(struct conn *c, void *arg)
 			backend_fail(s, "[UNAVAILABLE]", "Backend protocol error");
 			return;
 		}
-		if (backend_line(s, p, seg.textlen) == -1)
+		switch (backend_line(s, p, seg.textlen)) {
+		case -1:
 			return;
-		/* STARTTLS may have dropped the buffer */
+		case 1:
+			conn_consume(c, seg.len);
+			backend_success(s);
+			return;
+		}
+		/* STARTTLS dropped what was buffered */
 		if (c->in.len >= seg.len)
 			conn_consume(c, seg.len);
 	}
@@ -606,17 +612,17 @@ backend_line(struct session *s, const char *p, size_t len)
 		if (!tagged(p, len, BTAG_AUTH, &rest))
 			return 0;
 		if (strncasecmp(rest, "OK", 2) == 0) {
-			backend_success(s, p, len);
-			return -1;
+			if (imap_find_capcode(p, len, &cs, &ce))
+				set_caps(&l->caps, p + cs, ce - cs);
+			return 1;
 		}
 		rest += rest[0] == 'N' || rest[0] == 'n' ? 3 : 4;
 		if (rest > p + len)
 			rest = p + len;
-		backend_fail(s, NULL, NULL);
 		/* the backend's own words: [AUTHENTICATIONFAILED] and so on */
 		conn_queuef(&s->client, "%s NO %.*s\r\n", s->tag,
 		    (int)(p + len - rest), rest);
-		conn_flush(&s->client);
+		backend_fail(s, NULL, NULL);
 		return -1;
 	}
 	return 0;
@@ -705,17 +711,15 @@ backend_fail(struct session *s, const char *code, const char *text)
 	conn_pause(&s->client, 0);
 }
 
+/* The backend took the credentials; its last capability list stands. */
 static void
-backend_success(struct session *s, const char *p, size_t len)
+backend_success(struct session *s)
 {
 	struct imsg_user	 u;
-	size_t			 cs, ce;
 	char			 canon[IMAPX_USER_MAX];
 
-	if (imap_find_capcode(p, len, &cs, &ce))
-		set_caps(&s->bcaps, p + cs, ce - cs);
-	else if (s->login->caps != NULL)
-		s->bcaps = strdup(s->login->caps);
+	s->bcaps = s->login->caps;
+	s->login->caps = NULL;
 	if (canon_user(s->login->user, s->conf->domain, canon,
 	    sizeof(canon)) == -1)
 		strlcpy(canon, s->login->user, sizeof(canon));
