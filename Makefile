@@ -49,7 +49,9 @@ INTEG_SRCS:=	$(wildcard regress/integration/*_test.sh)
 INTEG_PROGS:=	$(INTEG_SRCS:regress/integration/%.sh=$(B)/tests/%)
 FUZZ_SRCS:=	$(wildcard regress/fuzz/fuzz_*.c)
 FUZZ_PROGS:=	$(FUZZ_SRCS:regress/fuzz/%.c=$(B)/tests/%)
-TEST_DATA:=	$(B)/tests/fixture.sh
+MAILHOST:=	etc/demo/mailhost.sh $(wildcard etc/demo/*.in)
+TEST_DATA:=	$(B)/tests/fixture.sh $(B)/tests/imapc.py \
+		$(MAILHOST:etc/demo/%=$(B)/tests/mailhost/%)
 BENCH_PROGS:=	$(B)/bin/imapx-bench
 BINS:=		$(B)/bin/imapxd
 
@@ -98,6 +100,14 @@ $(B)/tests/fixture.sh: regress/integration/fixture.sh
 	@mkdir -p $(dir $@)
 	cp $< $@
 
+$(B)/tests/imapc.py: regress/integration/imapc.py
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+$(B)/tests/mailhost/%: etc/demo/%
+	@mkdir -p $(dir $@)
+	cp $< $@
+
 # Fuzz targets run as plain tests over their corpus and random inputs;
 # `make fuzz` builds the same targets for libFuzzer.
 $(B)/tests/fuzz_%: regress/fuzz/fuzz_%.c regress/fuzz/replay.c \
@@ -128,8 +138,8 @@ check: build/Kyuafile
 	$(MAKE) V=normal tests
 	$(MAKE) V=san tests
 	cd build && kyua test -k Kyuafile; rc=$$?; \
-	    kyua report --verbose --results-filter broken,failed | head -300; \
-	    exit $$rc
+	    if [ $$rc -ne 0 ]; then kyua report --verbose \
+	    --results-filter broken,failed | head -400; fi; exit $$rc
 
 fuzz:
 	@mkdir -p build/fuzz
@@ -139,7 +149,9 @@ fuzz:
 	    -o build/fuzz/$$(basename $$f .c) $$f $(COMMON_SRCS) $(IMAPXD_SRCS) \
 	    $(PKG_LIBS) || exit 1; done
 
-demo: all
+demo:
+	sh etc/demo/demo.sh deps
+	$(MAKE) all
 	sh etc/demo/demo.sh start
 
 demo-stop:
