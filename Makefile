@@ -15,7 +15,7 @@ SYSCONFDIR?=	/etc/imapx
 DESTDIR?=
 
 CC?=		cc
-YACC?=		byacc
+YACC=		byacc
 PKGS=		libbsd-overlay libevent libtls libsodium libseccomp
 PKG_CFLAGS:=	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS:=	$(shell pkg-config --libs $(PKGS) 2>/dev/null)

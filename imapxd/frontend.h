@@ -95,6 +95,15 @@ enum cstream {
 	CS_DISCARD_LINE		/* discarding the rest of a refused command */
 };
 
+/* Where the backend stands with the client's IDLE. */
+enum idle {
+	IDLE_NONE,		/* no IDLE, or not acknowledged yet */
+	IDLE_ON,		/* backend said "+": idling */
+	IDLE_BREAK,		/* we sent DONE for injected commands */
+	IDLE_OUT,		/* out of IDLE, injected commands running */
+	IDLE_REENTER		/* we sent IDLE again, waiting for "+" */
+};
+
 /* Backend stream position. */
 enum rstream {
 	RS_START,		/* at the start of a response */
@@ -119,7 +128,7 @@ struct session {
 	struct conn		 backend;
 	struct event		 timer;
 	char			*user;		/* canonical, after login */
-	char			*bcaps;		/* backend caps after login */
+	char			*bcaps;		/* backend caps, until login */
 
 	/* pre-login */
 	unsigned int		 ncmds;
@@ -139,7 +148,8 @@ struct session {
 	struct injectlist	 injects;
 	unsigned int		 injseq;
 	char			 injprefix[12];
-	int			 idling;	/* backend said "+" to IDLE */
+	enum idle		 idle;		/* the backend's IDLE state */
+	int			 idle_done;	/* client said DONE meanwhile */
 	struct buf		 local;		/* our lines, held mid-response */
 	char			*mailbox;	/* selected, if any */
 	char			*pendbox;	/* SELECT/EXAMINE in flight */

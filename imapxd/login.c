@@ -778,6 +778,9 @@ login_done(struct session *s)
 	conn_queue(&s->client, caps, strlen(caps));
 	conn_queuef(&s->client, "] Logged in\r\n");
 	free(caps);
+	/* nothing per session keeps the list after this */
+	free(s->bcaps);
+	s->bcaps = NULL;
 	log_info("session %llu: %s logged in from %s", (unsigned long long)s->id,
 	    s->user, s->addrstr);
 	proxy_start(s);

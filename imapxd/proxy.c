@@ -47,6 +47,10 @@ static void	forward_caps(struct session *, const char *, struct imap_seg *,
 static struct cmd *cmd_find(struct session *, const char *, size_t);
 static void	cmd_free(struct session *, struct cmd *);
 static int	idle_in_flight(struct session *);
+static void	idle_reenter(struct session *);
+static void	idle_finish(struct session *);
+static int	injects_unsent(struct session *);
+static void	injects_send(struct session *);
 
 void
 proxy_start(struct session *s)
@@ -145,6 +149,34 @@ idle_in_flight(struct session *s)
 	struct cmd	*c = TAILQ_LAST(&s->cmds, cmdlist);
 
 	return c != NULL && (c->flags & CMD_IDLE);
+}
+
+/* Injected commands are done: put the backend back into the IDLE. */
+static void
+idle_reenter(struct session *s)
+{
+	struct cmd	*c = TAILQ_LAST(&s->cmds, cmdlist);
+
+	if (s->idle_done) {
+		idle_finish(s);
+		return;
+	}
+	conn_queue(&s->backend, c->tag, strlen(c->tag));
+	conn_queue(&s->backend, " IDLE\r\n", 7);
+	s->idle = IDLE_REENTER;
+}
+
+/* The client said DONE while the backend was out of IDLE: answer it. */
+static void
+idle_finish(struct session *s)
+{
+	struct cmd	*c = TAILQ_LAST(&s->cmds, cmdlist);
+
+	proxy_local(s, "%s OK Idle completed", c->tag);
+	cmd_free(s, c);
+	s->idle = IDLE_NONE;
+	s->idle_done = 0;
+	command_boundary(s);
 }
 
 void
@@ -287,8 +319,15 @@ client_command(struct session *s, const char *p, struct imap_seg *seg)
 	}
 	if (idle_in_flight(s)) {
 		/* "DONE" ends IDLE; it is no command and has no tag */
-		conn_queue(&s->backend, p, seg->len);
 		conn_consume(&s->client, seg->len);
+		if (s->idle == IDLE_ON || s->idle == IDLE_NONE) {
+			conn_queue(&s->backend, p, seg->len);
+			return;
+		}
+		/* we took the backend out of IDLE for injected commands */
+		s->idle_done = 1;
+		if (s->idle == IDLE_OUT)
+			idle_finish(s);
 		return;
 	}
 	imap_rd_init(&rd, p, seg->textlen);
@@ -387,17 +426,43 @@ client_continue(struct session *s, const char *p, struct imap_seg *seg)
 
 /*
  * The backend has seen a complete command: a safe point to send the
- * commands we inject, unless the client is in IDLE.
+ * commands we inject.  If the client is in IDLE, the backend is taken
+ * out of it with DONE first, and put back with the client's own tag
+ * afterwards (idle_reenter); the client sees nothing of it.
  */
 static void
 command_boundary(struct session *s)
 {
-	struct inject	*inj;
 
 	s->cs = CS_CMD;
 	s->curcmd = NULL;
-	if (idle_in_flight(s))
+	if (idle_in_flight(s)) {
+		/* end IDLE to make room; re-entered when they are done */
+		if (s->idle == IDLE_ON && injects_unsent(s)) {
+			conn_queue(&s->backend, "DONE\r\n", 6);
+			s->idle = IDLE_BREAK;
+		}
 		return;
+	}
+	injects_send(s);
+}
+
+static int
+injects_unsent(struct session *s)
+{
+	struct inject	*inj;
+
+	TAILQ_FOREACH(inj, &s->injects, entry)
+		if (!inj->sent)
+			return 1;
+	return 0;
+}
+
+static void
+injects_send(struct session *s)
+{
+	struct inject	*inj;
+
 	TAILQ_FOREACH(inj, &s->injects, entry) {
 		if (inj->sent)
 			continue;
@@ -530,8 +595,20 @@ response_start(struct session *s, const char *p, struct imap_seg *seg)
 	const char	*q;
 
 	if (p[0] == '+') {
+		if (idle_in_flight(s) && s->idle == IDLE_REENTER) {
+			/* the client has had its "+" long ago */
+			s->idle = IDLE_ON;
+			if (s->idle_done) {
+				s->idle_done = 0;
+				conn_queue(&s->backend, "DONE\r\n", 6);
+			} else if (injects_unsent(s)) {
+				conn_queue(&s->backend, "DONE\r\n", 6);
+				s->idle = IDLE_BREAK;
+			}
+			return;
+		}
 		if (idle_in_flight(s))
-			s->idling = 1;
+			s->idle = IDLE_ON;
 		conn_queue(&s->client, p, seg->len);
 		return;
 	}
@@ -584,6 +661,8 @@ response_tagged(struct session *s, const char *p, struct imap_seg *seg)
 			s->rowner = NULL;
 			if (inj->done != NULL)
 				inj->done(inj, p, seg->textlen);
+			if (s->idle == IDLE_OUT && TAILQ_EMPTY(&s->injects))
+				idle_reenter(s);
 			return;
 		}
 	}
@@ -598,8 +677,19 @@ response_tagged(struct session *s, const char *p, struct imap_seg *seg)
 			free(s->mailbox);
 			s->mailbox = NULL;
 		}
-		if (c->flags & CMD_IDLE)
-			s->idling = 0;
+		if ((c->flags & CMD_IDLE) && s->idle == IDLE_BREAK &&
+		    !s->idle_done) {
+			/* the answer to our DONE: the client is still idle */
+			s->idle = IDLE_OUT;
+			injects_send(s);
+			if (TAILQ_EMPTY(&s->injects))
+				idle_reenter(s);
+			return;
+		}
+		if (c->flags & CMD_IDLE) {
+			s->idle = IDLE_NONE;
+			s->idle_done = 0;
+		}
 		if (c->flags & CMD_ABORTED) {
 			conn_queue(&s->client, c->answer, strlen(c->answer));
 			cmd_free(s, c);
