@@ -27,6 +27,7 @@
 #include <tls.h>
 #include <unistd.h>
 
+#include "chan.h"
 #include "frontend.h"
 #include "imapxd.h"
 #include "imsg.h"
@@ -58,6 +59,13 @@ static uint64_t			 session_seq;
 static struct imsg_conf		 firstconf;
 static int			 configured;
 
+/* Channels to the service daemons, handed over by the parent. */
+struct fe_service {
+	struct chan		 chan;
+	void			(*dispatch)(struct imsg *);
+};
+static struct fe_service	 services[PROC_MAX];
+
 static void	dispatch_parent(int, short, void *);
 static void	parent_imsg(struct imsg *);
 static void	parent_update(void);
@@ -71,6 +79,9 @@ static void	session_timeout(int, short, void *);
 static void	session_free_cb(int, short, void *);
 static void	session_drained(struct conn *, void *);
 static void	frontend_sig(int, short, void *);
+static void	service_channel(uint32_t, int);
+static void	service_dispatch(struct chan *, struct imsg *);
+static void	service_closed(struct chan *);
 
 RB_GENERATE(sessiontree, session, node, session_cmp);
 
@@ -244,6 +255,7 @@ parent_imsg(struct imsg *imsg)
 	struct backend		*be;
 	struct fe_listener	*l;
 	struct session		 key, *s;
+	struct imsg_peer	 peer;
 	int			 fd;
 
 	switch (imsg_get_type(imsg)) {
@@ -307,6 +319,13 @@ parent_imsg(struct imsg *imsg)
 		if (nconf == NULL)
 			fatalx("IMSG_CONF_END out of order");
 		conf_end();
+		break;
+	case IMSG_PEER_CHANNEL:
+		if (imsg_get_data(imsg, &peer, sizeof(peer)) == -1 ||
+		    (fd = imsg_get_fd(imsg)) == -1 || peer.proc <= PROC_FRONTEND ||
+		    peer.proc >= PROC_MAX)
+			fatalx("bad IMSG_PEER_CHANNEL");
+		service_channel(peer.proc, fd);
 		break;
 	case IMSG_CONN_ACCEPT:
 	case IMSG_CONN_REFUSE:
@@ -610,4 +629,68 @@ session_free_cb(int fd, short event, void *arg)
 	free(s->bcaps);
 	fe_conf_unref(s->conf);
 	free(s);
+}
+
+/*
+ * A service daemon (re)started: the parent sends one end of a fresh
+ * socketpair.  Nothing of the service's own passes descriptors to us.
+ */
+static void
+service_channel(uint32_t proc, int fd)
+{
+	struct fe_service	*sv = &services[proc];
+
+	chan_close(&sv->chan);
+	if (chan_init(&sv->chan, fd, 0, service_dispatch, NULL,
+	    service_closed, sv) == -1)
+		fatal("%s", __func__);
+	log_debug("service %u connected", proc);
+}
+
+static void
+service_dispatch(struct chan *c, struct imsg *imsg)
+{
+	struct fe_service	*sv = c->arg;
+
+	if (sv->dispatch != NULL)
+		sv->dispatch(imsg);
+	else
+		log_warnx("%s: no handler for imsg %u", __func__,
+		    imsg_get_type(imsg));
+}
+
+/* The service died: whatever waited on it is answered NO [UNAVAILABLE]. */
+static void
+service_closed(struct chan *c)
+{
+	struct fe_service	*sv = c->arg;
+	struct session		*s, *next;
+	int			 proc = sv - services;
+
+	log_warnx("service %d went away", proc);
+	RB_FOREACH_SAFE(s, sessiontree, &sessions, next)
+		if (s->local != NULL && s->local->ops->service == proc)
+			lcmd_cancel(s, "NO [UNAVAILABLE] Service went away, "
+			    "try again later");
+}
+
+int
+fe_service_up(int proc)
+{
+	return proc > PROC_FRONTEND && proc < PROC_MAX &&
+	    services[proc].chan.open;
+}
+
+struct chan *
+fe_service_chan(int proc)
+{
+	return fe_service_up(proc) ? &services[proc].chan : NULL;
+}
+
+void
+fe_service_register(int proc, void (*dispatch)(struct imsg *))
+{
+	if (proc <= PROC_FRONTEND || proc >= PROC_MAX)
+		fatalx("%s: bad service %d", __func__, proc);
+	services[proc].dispatch = dispatch;
 }

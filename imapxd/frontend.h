@@ -18,6 +18,9 @@
 
 struct tls;
 struct tls_config;
+struct imsg;
+struct chan;
+struct session;
 
 /* What a worker knows of the configuration; sessions hold a reference. */
 struct fe_conf {
@@ -92,7 +95,37 @@ enum cstream {
 	CS_LINE,		/* inside a command, after a literal */
 	CS_LITERAL,		/* inside a literal */
 	CS_DISCARD_LIT,		/* discarding an oversized {n+} literal */
-	CS_DISCARD_LINE		/* discarding the rest of a refused command */
+	CS_DISCARD_LINE,	/* discarding the rest of a refused command */
+	CS_LOCAL_LINE,		/* a local command: its next segment */
+	CS_LOCAL_LIT,		/* a local command: literal bytes */
+	CS_LOCAL_WAIT		/* a local command complete, not answered */
+};
+
+/*
+ * A command imapxd serves itself (local.c).  begin() gets the text after
+ * the command name; data() the later segments and literal bytes (1 to
+ * pause the client); end() when the command is complete.  Each handler
+ * answers with lcmd_done().
+ */
+struct lcmd;
+struct lcmd_ops {
+	const char	*name;
+	int		 service;	/* PROC_* behind it, PROC_PARENT: none */
+	int	(*begin)(struct session *, struct lcmd *, const char *,
+		    size_t);
+	int	(*literal)(struct session *, struct lcmd *, uint64_t, int);
+	int	(*data)(struct session *, struct lcmd *, int, const char *,
+		    size_t);
+	void	(*end)(struct session *, struct lcmd *);
+	void	(*cancel)(struct session *, struct lcmd *);
+};
+
+struct lcmd {
+	const struct lcmd_ops	*ops;
+	void			*arg;		/* the handler's */
+	uint64_t		 litmax;	/* largest literal accepted */
+	int			 paused;
+	char			 tag[TAG_MAX];
 };
 
 /* Where the backend stands with the client's IDLE. */
@@ -150,7 +183,8 @@ struct session {
 	char			 injprefix[12];
 	enum idle		 idle;		/* the backend's IDLE state */
 	int			 idle_done;	/* client said DONE meanwhile */
-	struct buf		 local;		/* our lines, held mid-response */
+	struct buf		 held;		/* our lines, held mid-response */
+	struct lcmd		*local;		/* local command running */
 	char			*mailbox;	/* selected, if any */
 	char			*pendbox;	/* SELECT/EXAMINE in flight */
 };
@@ -164,6 +198,9 @@ void	 session_close(struct session *, const char *);
 void	 session_timer_reset(struct session *);
 void	 fe_conf_unref(struct fe_conf *);
 const char *fe_caps_extra(struct session *);
+int	 fe_service_up(int);
+struct chan *fe_service_chan(int);
+void	 fe_service_register(int, void (*)(struct imsg *));
 int	 session_cmp(struct session *, struct session *);
 
 /* login.c: the pre-login state machine and backend authentication */
@@ -182,5 +219,21 @@ int	 proxy_inject(struct session *, struct inject *);
 void	 proxy_free(struct session *);
 size_t	 proxy_caps_rewrite(struct session *, const char *, size_t, char *,
 	    size_t);
+void	 proxy_refuse(struct session *, const char *, struct imap_seg *,
+	    const char *, const char *);
+void	 proxy_refuse_stream(struct session *, struct imap_seg *);
+void	 proxy_command_done(struct session *);
+
+/* local.c */
+void	 lcmd_register(const struct lcmd_ops *);
+const struct lcmd_ops *lcmd_lookup(const char *);
+void	 lcmd_begin(struct session *, const struct lcmd_ops *, const char *,
+	    const char *, struct imap_seg *, size_t);
+void	 lcmd_after_segment(struct session *, struct imap_seg *);
+int	 lcmd_data(struct session *, int, const char *, size_t);
+void	 lcmd_resume(struct session *);
+void	 lcmd_done(struct session *, const char *, ...)
+	    __attribute__((__format__ (printf, 2, 3)));
+void	 lcmd_cancel(struct session *, const char *);
 
 #endif

@@ -32,8 +32,6 @@ static void	client_command(struct session *, const char *,
 		    struct imap_seg *);
 static void	client_continue(struct session *, const char *,
 		    struct imap_seg *);
-static void	client_refuse(struct session *, const char *,
-		    struct imap_seg *, const char *, const char *);
 static void	client_abort(struct session *, const char *, const char *);
 static void	command_boundary(struct session *);
 static void	response_start(struct session *, const char *,
@@ -89,6 +87,7 @@ proxy_free(struct session *s)
 
 	if (s->state != S_PROXY && s->state != S_CLOSING)
 		return;
+	lcmd_cancel(s, NULL);
 	while ((c = TAILQ_FIRST(&s->cmds)) != NULL)
 		cmd_free(s, c);
 	while ((inj = TAILQ_FIRST(&s->injects)) != NULL) {
@@ -96,7 +95,7 @@ proxy_free(struct session *s)
 		if (inj->done != NULL)
 			inj->done(inj, NULL, 0);
 	}
-	buf_free(&s->local, 0);
+	buf_free(&s->held, 0);
 	free(s->mailbox);
 	free(s->pendbox);
 	s->mailbox = s->pendbox = NULL;
@@ -121,7 +120,7 @@ proxy_local(struct session *s, const char *fmt, ...)
 	line[n++] = '\n';
 	if (s->rs == RS_START)
 		conn_queue(&s->client, line, n);
-	else if (buf_append(&s->local, line, n) == -1)
+	else if (buf_append(&s->held, line, n) == -1)
 		fatal("%s", __func__);
 }
 
@@ -197,6 +196,17 @@ proxy_client_input(struct conn *c, void *arg)
 		p = c->in.data + c->in.off;
 		len = c->in.len;
 		switch (s->cs) {
+		case CS_LOCAL_WAIT:
+			goto out;
+		case CS_LOCAL_LIT:
+			n = len < s->clit ? len : s->clit;
+			conn_consume(c, n);
+			s->clit -= n;
+			if (s->clit == 0)
+				s->cs = CS_LOCAL_LINE;
+			if (lcmd_data(s, INJ_LITERAL, p, n) == 1)
+				goto out;
+			continue;
 		case CS_LITERAL:
 		case CS_DISCARD_LIT:
 			n = len < s->clit ? len : s->clit;
@@ -217,8 +227,11 @@ proxy_client_input(struct conn *c, void *arg)
 				break;
 			/* a line longer than the limit: refuse, skip it */
 			if (s->cs == CS_CMD)
-				client_refuse(s, p, NULL, "BAD [TOOBIG]",
+				proxy_refuse(s, p, NULL, "BAD [TOOBIG]",
 				    "Command line too long");
+			else if (s->cs == CS_LOCAL_LINE)
+				lcmd_cancel(s, "BAD [TOOBIG] Command line too "
+				    "long");
 			else if (s->cs == CS_LINE)
 				client_abort(s, "BAD [TOOBIG]",
 				    "Command line too long");
@@ -238,17 +251,49 @@ proxy_client_input(struct conn *c, void *arg)
 		case CS_CMD:
 			client_command(s, p, &seg);
 			break;
+		case CS_LOCAL_LINE:
+			conn_consume(c, seg.len);
+			if (lcmd_data(s, INJ_LINE, p, seg.len) == 1) {
+				lcmd_after_segment(s, &seg);
+				goto out;
+			}
+			lcmd_after_segment(s, &seg);
+			break;
 		default:
 			client_continue(s, p, &seg);
 			break;
 		}
 	}
+out:
 	if (s->state != S_PROXY)
 		return;
+	if (s->cs == CS_LOCAL_WAIT)
+		conn_pause(c, 1);	/* later commands wait for the answer */
 	conn_flush(&s->backend);
 	conn_flush(&s->client);
 	if (conn_outlen(&s->backend) > CONN_OUT_HIGH)
 		conn_pause(&s->client, 1);
+}
+
+/*
+ * After refusing a segment: a synchronizing literal it announced will not
+ * come; a non-synchronizing one is read and dropped with the rest of the
+ * command.
+ */
+void
+proxy_refuse_stream(struct session *s, struct imap_seg *seg)
+{
+	if (seg->lit & LIT_NONSYNC) {
+		s->clit = seg->litlen;
+		s->cs = CS_DISCARD_LIT;
+	} else
+		s->cs = CS_CMD;
+}
+
+void
+proxy_command_done(struct session *s)
+{
+	command_boundary(s);
 }
 
 /*
@@ -257,8 +302,8 @@ proxy_client_input(struct conn *c, void *arg)
  * it (RFC 3501 section 7.5); a non-synchronizing one is read and dropped
  * (RFC 7888 section 4).
  */
-static void
-client_refuse(struct session *s, const char *p, struct imap_seg *seg,
+void
+proxy_refuse(struct session *s, const char *p, struct imap_seg *seg,
     const char *status, const char *text)
 {
 	struct imap_rd	rd;
@@ -273,13 +318,7 @@ client_refuse(struct session *s, const char *p, struct imap_seg *seg,
 	if (seg == NULL)
 		return;
 	conn_consume(&s->client, seg->len);
-	if (seg->lit & LIT_NONSYNC) {
-		s->clit = seg->litlen;
-		s->cs = CS_DISCARD_LIT;
-	} else if (seg->lit != LIT_NONE)
-		s->cs = CS_CMD;
-	else
-		s->cs = CS_CMD;
+	proxy_refuse_stream(s, seg);
 }
 
 /*
@@ -311,7 +350,8 @@ client_command(struct session *s, const char *p, struct imap_seg *seg)
 	struct cmd	*c;
 	char		 tag[TAG_MAX], name[CMDNAME_MAX], sub[16];
 	char		 box[1024];
-	size_t		 i, taglen;
+	const struct lcmd_ops *lops;
+	size_t		 i, taglen, name_end;
 
 	if (seg->textlen == 0 && seg->lit == LIT_NONE) {
 		conn_consume(&s->client, seg->len);	/* empty line */
@@ -334,11 +374,12 @@ client_command(struct session *s, const char *p, struct imap_seg *seg)
 	if (imap_rd_tag(&rd, tag, sizeof(tag)) == TOK_ERR ||
 	    imap_rd_sp(&rd) == -1 ||
 	    imap_rd_atom(&rd, name, sizeof(name)) == TOK_ERR) {
-		client_refuse(s, p, seg, "BAD", "Syntax error in command");
+		proxy_refuse(s, p, seg, "BAD", "Syntax error in command");
 		return;
 	}
 	for (i = 0; name[i] != '\0'; i++)
 		name[i] = toupper((unsigned char)name[i]);
+	name_end = rd.pos;
 	if (strcmp(name, "UID") == 0 && imap_rd_sp(&rd) == 0 &&
 	    imap_rd_atom(&rd, sub, sizeof(sub)) != TOK_ERR) {
 		strlcat(name, " ", sizeof(name));
@@ -349,22 +390,26 @@ client_command(struct session *s, const char *p, struct imap_seg *seg)
 	taglen = strlen(tag);
 	if (strncasecmp(tag, s->injprefix, strlen(s->injprefix)) == 0 ||
 	    cmd_find(s, tag, taglen) != NULL) {
-		client_refuse(s, p, seg, "BAD", "Tag already in use");
+		proxy_refuse(s, p, seg, "BAD", "Tag already in use");
+		return;
+	}
+	if ((lops = lcmd_lookup(name)) != NULL) {
+		lcmd_begin(s, lops, tag, p, seg, name_end);
 		return;
 	}
 	if (strcmp(name, "COMPRESS") == 0) {
-		client_refuse(s, p, seg, "NO [CANNOT]",
+		proxy_refuse(s, p, seg, "NO [CANNOT]",
 		    "COMPRESS is not available through this server");
 		return;
 	}
 	if (strcmp(name, "STARTTLS") == 0 || strcmp(name, "LOGIN") == 0 ||
 	    strcmp(name, "AUTHENTICATE") == 0) {
-		client_refuse(s, p, seg, "BAD", "Already authenticated");
+		proxy_refuse(s, p, seg, "BAD", "Already authenticated");
 		return;
 	}
 	if (seg->lit != LIT_NONE &&
 	    seg->litlen > s->conf->limits.literal_max) {
-		client_refuse(s, p, seg, "NO [TOOBIG]", "Literal too large");
+		proxy_refuse(s, p, seg, "NO [TOOBIG]", "Literal too large");
 		return;
 	}
 
@@ -534,7 +579,7 @@ proxy_backend_input(struct conn *c, void *arg)
 				break;
 			/* a long line: pass it on, keep a tail to scan */
 			if (s->rs == RS_START && s->rowner == NULL &&
-			    s->local.len == 0)
+			    s->held.len == 0)
 				log_debug("session %llu: streaming a long "
 				    "response", (unsigned long long)s->id);
 			s->rs = RS_STREAM;
@@ -580,10 +625,10 @@ response_end(struct session *s)
 {
 	s->rs = RS_START;
 	s->rowner = NULL;
-	if (s->local.len > 0) {
-		conn_queue(&s->client, s->local.data + s->local.off,
-		    s->local.len);
-		buf_free(&s->local, 0);
+	if (s->held.len > 0) {
+		conn_queue(&s->client, s->held.data + s->held.off,
+		    s->held.len);
+		buf_free(&s->held, 0);
 	}
 }
 

@@ -1,0 +1,192 @@
+/*
+ * Commands imapxd serves itself after login (XEXEC, SUBMIT, ...).
+ *
+ * A service registers a struct lcmd_ops for its command name.  When a
+ * client command with that name arrives, nothing of it goes to the
+ * backend: its first line goes to begin(), its literals and the rest of
+ * its lines to data(), and end() says the command is complete.  The
+ * handler answers with lcmd_done() whenever it is ready; until then the
+ * client's later commands wait in the input buffer, so a local command's
+ * answer never overtakes the command itself.
+ *
+ * Literals are checked before the client sends them: a synchronizing
+ * literal over the handler's limit gets a tagged NO [TOOBIG] instead of
+ * the "+" continuation, so it is never sent (RFC 3501 section 7.5); a
+ * non-synchronizing one is read and dropped (RFC 7888 section 4).  A
+ * handler whose consumer is full returns 1 from data() and calls
+ * lcmd_resume() when it has room again: backpressure reaches the client's
+ * socket.
+ */
+#include <sys/types.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "frontend.h"
+#include "imsg-types.h"
+#include "log.h"
+
+#define LCMD_MAX	8
+
+static const struct lcmd_ops	*handlers[LCMD_MAX];
+static int			 nhandlers;
+
+void
+lcmd_register(const struct lcmd_ops *ops)
+{
+	if (nhandlers == LCMD_MAX)
+		fatalx("%s: too many local commands", __func__);
+	handlers[nhandlers++] = ops;
+}
+
+const struct lcmd_ops *
+lcmd_lookup(const char *name)
+{
+	int	i;
+
+	for (i = 0; i < nhandlers; i++)
+		if (strcasecmp(handlers[i]->name, name) == 0)
+			return handlers[i];
+	return NULL;
+}
+
+/* Is the service behind this command running?  Not: NO [UNAVAILABLE]. */
+static int
+lcmd_available(struct session *s, const struct lcmd_ops *ops)
+{
+	return ops->service == PROC_PARENT || fe_service_up(ops->service);
+}
+
+/*
+ * A local command starts: p is its first segment, `args` the offset of
+ * the text after the command name.
+ */
+void
+lcmd_begin(struct session *s, const struct lcmd_ops *ops, const char *tag,
+    const char *p, struct imap_seg *seg, size_t args)
+{
+	struct lcmd	*lc;
+
+	if (!lcmd_available(s, ops)) {
+		proxy_refuse(s, p, seg, "NO [UNAVAILABLE]",
+		    "Service not available, try again later");
+		return;
+	}
+	if ((lc = calloc(1, sizeof(*lc))) == NULL)
+		fatal("%s", __func__);
+	lc->ops = ops;
+	lc->litmax = s->conf->limits.literal_max;
+	strlcpy(lc->tag, tag, sizeof(lc->tag));
+	s->local = lc;
+	s->cs = CS_LOCAL_LINE;
+	if (ops->begin(s, lc, p + args, seg->textlen - args) == -1 ||
+	    s->local != lc) {
+		/* refused at once: lcmd_done() answered already */
+		proxy_refuse_stream(s, seg);
+		conn_consume(&s->client, seg->len);
+		return;
+	}
+	conn_consume(&s->client, seg->len);
+	lcmd_after_segment(s, seg);
+}
+
+/* After a segment of a local command: a literal follows, or the end. */
+void
+lcmd_after_segment(struct session *s, struct imap_seg *seg)
+{
+	struct lcmd	*lc = s->local;
+
+	if (seg->lit == LIT_NONE) {
+		s->cs = CS_LOCAL_WAIT;
+		if (lc->ops->end != NULL)
+			lc->ops->end(s, lc);
+		return;
+	}
+	if (seg->litlen > lc->litmax ||
+	    (lc->ops->literal != NULL &&
+	    lc->ops->literal(s, lc, seg->litlen, seg->lit) == -1)) {
+		if (s->local == lc)
+			lcmd_done(s, "NO [TOOBIG] Literal too large");
+		proxy_refuse_stream(s, seg);
+		return;
+	}
+	if (!(seg->lit & LIT_NONSYNC))
+		proxy_local(s, "+ Ready for literal data");
+	s->clit = seg->litlen;
+	s->cs = s->clit > 0 ? CS_LOCAL_LIT : CS_LOCAL_LINE;
+}
+
+/* Bytes of the command after its first segment: literals and lines. */
+int
+lcmd_data(struct session *s, int kind, const char *p, size_t len)
+{
+	struct lcmd	*lc = s->local;
+
+	if (lc->ops->data == NULL)
+		return 0;
+	if (lc->ops->data(s, lc, kind, p, len) == 1) {
+		lc->paused = 1;
+		conn_pause(&s->client, 1);
+		return 1;
+	}
+	return 0;
+}
+
+void
+lcmd_resume(struct session *s)
+{
+	if (s->local == NULL || !s->local->paused)
+		return;
+	s->local->paused = 0;
+	conn_pause(&s->client, 0);
+}
+
+/* The handler's answer: "OK ...", "NO ...", "BAD ..." after the tag. */
+void
+lcmd_done(struct session *s, const char *fmt, ...)
+{
+	struct lcmd	*lc = s->local;
+	va_list		 ap;
+	char		 text[1024];
+
+	if (lc == NULL)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	proxy_local(s, "%s %s", lc->tag, text);
+	s->local = NULL;
+	free(lc);
+	if (s->cs == CS_LOCAL_WAIT) {
+		s->cs = CS_CMD;
+		proxy_command_done(s);
+	} else if (s->cs == CS_LOCAL_LIT)
+		s->cs = CS_DISCARD_LIT;	/* answered early: drop the rest */
+	else if (s->cs == CS_LOCAL_LINE)
+		s->cs = CS_DISCARD_LINE;
+	conn_flush(&s->client);
+	conn_pause(&s->client, 0);
+}
+
+/* The session ends or the service died: tell the handler, answer NO. */
+void
+lcmd_cancel(struct session *s, const char *answer)
+{
+	struct lcmd	*lc = s->local;
+
+	if (lc == NULL)
+		return;
+	if (lc->ops->cancel != NULL)
+		lc->ops->cancel(s, lc);
+	if (s->local != lc)
+		return;
+	if (answer != NULL && s->state == S_PROXY)
+		lcmd_done(s, "%s", answer);
+	else {
+		s->local = NULL;
+		free(lc);
+	}
+}
