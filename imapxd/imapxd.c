@@ -87,6 +87,11 @@ static int			 debug, verbose;
 static int			 shutting_down;
 static struct child		 workers[IMAPX_MAX_WORKERS];
 static unsigned int		 nworkers;
+/*
+ * One slot per service daemon (execd, submitd, notifyd), indexed by
+ * PROC_*; a slot is used once its daemon is configured.
+ */
+static struct child		 services[PROC_MAX];
 static struct accttree		 accts = RB_INITIALIZER(&accts);
 static struct countertree	 byaddr = RB_INITIALIZER(&byaddr);
 static struct countertree	 byuser = RB_INITIALIZER(&byuser);
@@ -99,6 +104,8 @@ static void		listeners_open(struct imapxd_conf *,
 			    struct imapxd_conf *);
 static void		tls_files_load(struct imapxd_conf *);
 static void		child_start(struct child *);
+static void		channels_connect(struct child *);
+static void		channel_pair(struct child *, struct child *);
 static void		child_restart_cb(int, short, void *);
 static void		child_send_conf(struct child *);
 static void		child_dispatch(int, short, void *);
@@ -339,7 +346,55 @@ child_start(struct child *c)
 	event_set(&c->ev, sp[0], EV_READ | EV_PERSIST, child_dispatch, c);
 	event_add(&c->ev, NULL);
 	child_send_conf(c);
+	channels_connect(c);
 	log_debug("started frontend %u, pid %d", c->instance, (int)pid);
+}
+
+/*
+ * Every frontend worker has its own socketpair to every service daemon.
+ * When either end (re)starts, it gets fresh pairs to all running peers;
+ * the surviving peer sees the old channel close and answers what was in
+ * flight on it with NO [UNAVAILABLE].
+ */
+static void
+channels_connect(struct child *c)
+{
+	unsigned int	i;
+
+	if (c->proc == PROC_FRONTEND) {
+		for (i = PROC_FRONTEND + 1; i < PROC_MAX; i++)
+			if (services[i].running)
+				channel_pair(c, &services[i]);
+	} else {
+		for (i = 0; i < nworkers; i++)
+			if (workers[i].running)
+				channel_pair(&workers[i], c);
+	}
+}
+
+static void
+channel_pair(struct child *fe, struct child *sv)
+{
+	struct imsg_peer	peer;
+	int			sp[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0, sp) == -1) {
+		log_warn("socketpair for %u/%u", fe->instance, sv->proc);
+		return;
+	}
+	peer.proc = sv->proc;
+	peer.instance = 0;
+	if (imsg_compose(&fe->ibuf, IMSG_PEER_CHANNEL, 0, 0, sp[0], &peer,
+	    sizeof(peer)) == -1)
+		fatal("imsg_compose");
+	peer.proc = PROC_FRONTEND;
+	peer.instance = fe->instance;
+	if (imsg_compose(&sv->ibuf, IMSG_PEER_CHANNEL, 0, 0, sp[1], &peer,
+	    sizeof(peer)) == -1)
+		fatal("imsg_compose");
+	child_update(fe);
+	child_update(sv);
 }
 
 static void
