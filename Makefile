@@ -172,6 +172,9 @@ install: all
 	for f in etc/*.conf; do [ -e "$$f" ] || continue; \
 	    [ -e $(DESTDIR)$(SYSCONFDIR)/$$(basename $$f) ] || \
 	    install -m 0600 $$f $(DESTDIR)$(SYSCONFDIR)/; done
+	install -d $(DESTDIR)$(PREFIX)/share/examples/imapx
+	install -m 0644 etc/systemd/imapxd.service etc/rc.d/imapxd \
+	    $(DESTDIR)$(PREFIX)/share/examples/imapx/
 
 clean:
 	rm -rf build
