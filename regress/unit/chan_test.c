@@ -12,6 +12,7 @@
 #include <event.h>
 #include <string.h>
 
+#include "atf_lsan.h"
 #include "chan.h"
 #include "imsg-types.h"
 
