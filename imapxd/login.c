@@ -60,6 +60,7 @@ static void	backend_connected(struct conn *, void *);
 static void	backend_login_input(struct conn *, void *);
 static int	backend_line(struct session *, const char *, size_t);
 static void	backend_send_auth(struct session *);
+static void	send_plain(struct session *, const char *);
 static void	backend_fail(struct session *, const char *, const char *);
 static void	backend_success(struct session *);
 static void	login_done(struct session *);
@@ -592,21 +593,7 @@ backend_line(struct session *s, const char *p, size_t len)
 	case BL_AUTH:
 		if (len >= 1 && p[0] == '+') {
 			/* AUTHENTICATE without SASL-IR: the data now */
-			char	 raw[IMAPX_USER_MAX * 2 + PASS_MAX];
-			char	 b64[sizeof(raw) * 4 / 3 + 8];
-			size_t	 n, ul = strlen(l->user);
-
-			raw[0] = '\0';
-			memcpy(raw + 1, l->user, ul);
-			raw[ul + 1] = '\0';
-			memcpy(raw + ul + 2, l->pass, l->passlen);
-			n = ul + 2 + l->passlen;
-			sodium_bin2base64(b64, sizeof(b64), (unsigned char *)raw,
-			    n, sodium_base64_VARIANT_ORIGINAL);
-			conn_queuef(&s->backend, "%s\r\n", b64);
-			sodium_memzero(raw, sizeof(raw));
-			sodium_memzero(b64, sizeof(b64));
-			sodium_memzero(l->pass, sizeof(l->pass));
+			send_plain(s, "");
 			return 0;
 		}
 		if (!tagged(p, len, BTAG_AUTH, &rest))
@@ -628,16 +615,36 @@ backend_line(struct session *s, const char *p, size_t len)
 	return 0;
 }
 
+/* Send prefix + base64(NUL user NUL password) (RFC 4616), then wipe. */
+static void
+send_plain(struct session *s, const char *prefix)
+{
+	struct login	*l = s->login;
+	char		 raw[IMAPX_USER_MAX + PASS_MAX + 2];
+	char		 b64[sizeof(raw) * 4 / 3 + 8];
+	size_t		 ul = strlen(l->user);
+
+	raw[0] = '\0';
+	memcpy(raw + 1, l->user, ul);
+	raw[ul + 1] = '\0';
+	memcpy(raw + ul + 2, l->pass, l->passlen);
+	sodium_bin2base64(b64, sizeof(b64), (unsigned char *)raw,
+	    ul + 2 + l->passlen, sodium_base64_VARIANT_ORIGINAL);
+	conn_queuef(&s->backend, "%s%s\r\n", prefix, b64);
+	sodium_memzero(raw, sizeof(raw));
+	sodium_memzero(b64, sizeof(b64));
+	sodium_memzero(l->pass, sizeof(l->pass));
+}
+
 static void
 backend_send_auth(struct session *s)
 {
 	struct login	*l = s->login;
 	struct sockaddr_in	*sin;
 	struct sockaddr_in6	*sin6;
-	char		 laddr[64] = "", raw[IMAPX_USER_MAX * 2 + PASS_MAX];
-	char		 b64[sizeof(raw) * 4 / 3 + 8], qu[IMAPX_USER_MAX * 2 + 3];
+	char		 laddr[64] = "", qu[IMAPX_USER_MAX * 2 + 3];
 	char		 qp[PASS_MAX * 2 + 3];
-	size_t		 n, ul;
+	size_t		 ul;
 	int		 lport = 0;
 
 	if (l->be->flags & BACKEND_FORWARD_ID) {
@@ -660,20 +667,9 @@ backend_send_auth(struct session *s)
 	l->bstate = BL_AUTH;
 	ul = strlen(l->user);
 	if (has_cap(l->caps, "AUTH=PLAIN") || l->caps == NULL) {
-		if (has_cap(l->caps, "SASL-IR")) {
-			raw[0] = '\0';
-			memcpy(raw + 1, l->user, ul);
-			raw[ul + 1] = '\0';
-			memcpy(raw + ul + 2, l->pass, l->passlen);
-			n = ul + 2 + l->passlen;
-			sodium_bin2base64(b64, sizeof(b64), (unsigned char *)raw,
-			    n, sodium_base64_VARIANT_ORIGINAL);
-			conn_queuef(&s->backend, BTAG_AUTH " AUTHENTICATE PLAIN "
-			    "%s\r\n", b64);
-			sodium_memzero(raw, sizeof(raw));
-			sodium_memzero(b64, sizeof(b64));
-			sodium_memzero(l->pass, sizeof(l->pass));
-		} else
+		if (has_cap(l->caps, "SASL-IR"))
+			send_plain(s, BTAG_AUTH " AUTHENTICATE PLAIN ");
+		else
 			conn_queuef(&s->backend, BTAG_AUTH
 			    " AUTHENTICATE PLAIN\r\n");
 	} else if (imap_quote(l->user, qu, sizeof(qu)) == 0 &&

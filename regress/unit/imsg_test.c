@@ -30,31 +30,7 @@ static uint32_t	 xorshift(uint32_t *);
 static void	 send_fds(int, uint32_t, uint32_t, const int *, int);
 static int	 is_closed(int);
 
-#ifdef IMAPX_SANITIZE
-const char	*__lsan_default_options(void);
-const char	*__lsan_default_suppressions(void);
-
-/*
- * libatf-c leaks its list of test cases when kyua asks for it (-l), and
- * kyua wants a silent stderr then.  Only atf-c's own allocations are let
- * through, so a leak in a test still fails it.
- */
-const char *
-__lsan_default_options(void)
-{
-	return "print_suppressions=0";
-}
-
-const char *
-__lsan_default_suppressions(void)
-{
-	return "leak:atf_tp_get_tcs\n"
-	    "leak:atf_list_init\n"
-	    "leak:atf_list_append\n"
-	    "leak:atf_map_insert\n"
-	    "leak:atf_map_init_charpp\n";
-}
-#endif
+#include "atf_lsan.h"
 
 static void
 mkpair(struct imsgbuf *a, struct imsgbuf *b, int sv[2])

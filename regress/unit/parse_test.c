@@ -22,31 +22,7 @@
 #include "config.h"
 #include "log.h"
 
-#ifdef IMAPX_SANITIZE
-#include <sanitizer/lsan_interface.h>
-
-/*
- * atf-c never frees its list of test cases.  Name the functions that
- * allocate it, not the library: every test body runs under atf_tc_run(),
- * and leaks of ours must still count.  Quietly: kyua takes any output on
- * stderr of the list as breakage.
- */
-const char *
-__lsan_default_suppressions(void)
-{
-	return ("leak:atf_tp_get_tcs\n"
-	    "leak:atf_list_init\n"
-	    "leak:atf_list_append\n"
-	    "leak:atf_map_init_charpp\n"
-	    "leak:atf_map_insert\n");
-}
-
-const char *
-__lsan_default_options(void)
-{
-	return ("print_suppressions=0");
-}
-#endif
+#include "atf_lsan.h"
 
 static char	errlog[16384];	/* stderr of the last parse() */
 

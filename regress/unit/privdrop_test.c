@@ -39,31 +39,7 @@ static int	run_child(void (*)(void *), void *);
 static void	expect_exit(int, int);
 static void	check_ids(uid_t, gid_t);
 
-#ifdef IMAPX_SANITIZE
-const char	*__lsan_default_options(void);
-const char	*__lsan_default_suppressions(void);
-
-/*
- * atf-c never frees its list of test cases (kyua asks for it with -l and
- * takes any stderr then as breakage).  Name the functions that allocate
- * it, not the library, so that a leak in a test body still counts.
- */
-const char *
-__lsan_default_options(void)
-{
-	return "print_suppressions=0";
-}
-
-const char *
-__lsan_default_suppressions(void)
-{
-	return "leak:atf_tp_get_tcs\n"
-	    "leak:atf_list_init\n"
-	    "leak:atf_list_append\n"
-	    "leak:atf_map_init_charpp\n"
-	    "leak:atf_map_insert\n";
-}
-#endif
+#include "atf_lsan.h"
 
 static void
 child_fail(int line, const char *what)
