@@ -1,0 +1,487 @@
+#!/bin/sh
+#
+# bench.sh -- measure the IMAP backend directly and through imapxd in one
+# run and print each figure for both, the ratio proxy/direct and whether
+# its target is met.  See regress/bench/README.md.
+#
+# Every setting below can be overridden from the environment, e.g.
+#	DIRECT=127.0.0.1:10143 PROXY=127.0.0.1:1143 ROUNDS=1 sh bench.sh
+
+set -u
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+
+: "${V:=normal}"
+: "${BENCH:=$top/build/$V/bin/imapx-bench}"
+: "${DIRECT:=127.0.0.1:10143}"		# the backend (demo Dovecot)
+: "${PROXY:=127.0.0.1:1143}"		# imapxd, plaintext
+: "${PROXY_TLS=127.0.0.1:1993}"	# imapxd, implicit TLS; empty: skip
+: "${PROXY_STARTTLS:=auto}"	# 1: always, auto: if plaintext LOGIN fails
+: "${FLOOR=127.0.0.1:19143}"	# yardstick relay; empty: skip
+: "${BENCH_USER:=alice}"
+: "${BENCH_PASS:=alice-secret}"
+: "${LOAD_PREFIX:=load}"
+: "${LOAD_DIGITS:=4}"
+: "${LOAD_USERS:=2000}"
+: "${LOAD_PASS:=load-secret}"
+: "${NOOP_N:=20000}"
+: "${NOOP_WARMUP:=1000}"
+: "${LOGIN_CLIENTS:=32}"
+: "${LOGIN_SECS:=10}"
+: "${FETCH_USER:=load2000}"
+: "${FETCH_MBOX:=bench}"
+: "${FETCH_SIZE:=20M}"
+: "${FETCH_RUNS:=5}"
+: "${PIPE_BATCH:=100}"
+: "${PIPE_BATCHES:=2000}"
+: "${IDLE_N:=2000}"
+: "${IDLE_CLIENTS:=32}"
+: "${IDLE_SETTLE:=3}"
+: "${IMAPXD_PIDFILE=}"		# else: the holders of PROXY's listener
+: "${ROUNDS:=3}"			# direct/proxy pairs per figure, ABBA
+: "${CLIENT_CPU=0}"		# pin single-connection clients; empty: no
+: "${TESTS:=latency logins fetch pipeline idle}"
+: "${TLS_TESTS:=latency logins fetch pipeline}"
+: "${NO_DEMO:=0}"			# 1: never start the demo
+: "${STRICT:=0}"			# 1: exit 1 when a target is missed
+: "${RESULTS=}"			# keep the raw "path name value" lines
+
+log()
+{
+	echo "bench: $*" >&2
+}
+
+die()
+{
+	log "$*"
+	exit 1
+}
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/imapx-bench.XXXXXX") || exit 1
+relay_pid=
+cleanup()
+{
+	[ -n "$relay_pid" ] && kill "$relay_pid" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+raw=${RESULTS:-$tmp/raw}
+
+load="-U $LOAD_PREFIX -D $LOAD_DIGITS -N $LOAD_USERS -P $LOAD_PASS"
+pin=
+[ -n "$CLIENT_CPU" ] && pin="-C $CLIENT_CPU"
+
+# run PATH LABEL ADDR-OPTIONS -- tool arguments: append "PATH name value"
+# lines to the raw file; a failing run leaves its figures out.
+run()
+{
+	_path=$1
+	_label=$2
+	shift 2
+	log "$_label: $_path"
+	if "$BENCH" "$@" > "$tmp/out" 2> "$tmp/err"; then
+		sed "s/^/$_path /" "$tmp/out" >> "$raw"
+	else
+		log "$_label on $_path failed: $(tail -n 3 "$tmp/err")"
+		sed "s/^/$_path /" "$tmp/out" >> "$raw"
+	fi
+}
+
+# opts PATH: the tool's address and TLS options for a path.
+opts()
+{
+	case $1 in
+	direct)	echo "-a $DIRECT" ;;
+	proxy)	if [ "$proxy_stls" = 1 ]; then
+			echo "-a $PROXY -S"
+		else
+			echo "-a $PROXY"
+		fi ;;
+	tls)	echo "-a $PROXY_TLS -T" ;;
+	relay)	echo "-a $FLOOR" ;;
+	esac
+}
+
+# figure PATH TEST: one measurement of one figure on one path.
+figure()
+{
+	_o=$(opts "$1")
+	case $2 in
+	latency)
+		# shellcheck disable=SC2086
+		run "$1" "NOOP latency" $_o latency $pin \
+		    -u "$BENCH_USER" -p "$BENCH_PASS" \
+		    -n "$NOOP_N" -w "$NOOP_WARMUP" ;;
+	logins)
+		# shellcheck disable=SC2086
+		run "$1" "logins" $_o logins $load \
+		    -c "$LOGIN_CLIENTS" -t "$LOGIN_SECS" ;;
+	fetch)
+		# shellcheck disable=SC2086
+		run "$1" "FETCH" $_o fetch $pin \
+		    -u "$FETCH_USER" -p "$LOAD_PASS" -m "$FETCH_MBOX" \
+		    -r "$FETCH_RUNS" ;;
+	pipeline)
+		# shellcheck disable=SC2086
+		run "$1" "pipelined NOOPs" $_o pipeline $pin \
+		    -u "$BENCH_USER" -p "$BENCH_PASS" \
+		    -b "$PIPE_BATCH" -n "$PIPE_BATCHES" ;;
+	esac
+}
+
+# probe PATH: does the path greet us and let BENCH_USER in?
+probe()
+{
+	# shellcheck disable=SC2046
+	"$BENCH" probe $(opts "$1") -W 5 -u "$BENCH_USER" -p "$BENCH_PASS" \
+	    > /dev/null 2> "$tmp/err"
+}
+
+has()
+{
+	case " $1 " in
+	*" $2 "*) return 0 ;;
+	esac
+	return 1
+}
+
+# report FILE: the table, from the "path name value" lines of a run.
+report()
+{
+	awk '
+function isort(a, n,	i, j, x) {
+	for (i = 2; i <= n; i++) {
+		x = a[i]
+		for (j = i - 1; j >= 1 && a[j] > x; j--)
+			a[j + 1] = a[j]
+		a[j + 1] = x
+	}
+}
+# One value per path and name: the median over the rounds, the maximum
+# for worst cases, the sum for error counts.
+function agg(key,	n, i, a, parts, s) {
+	if (!(key in vals))
+		return ""
+	n = split(vals[key], parts, " ")
+	if (n == 0)
+		return ""
+	for (i = 1; i <= n; i++)
+		a[i] = parts[i] + 0
+	isort(a, n)
+	if (key ~ /_max_/)
+		return a[n]
+	if (key ~ /(errors|refused|failed|dropped)$/) {
+		s = 0
+		for (i = 1; i <= n; i++)
+			s += a[i]
+		return s
+	}
+	if (n % 2)
+		return a[(n + 1) / 2]
+	return (a[n / 2] + a[n / 2 + 1]) / 2
+}
+# The value of each round, in the order measured: a round that stands
+# out (a scheduler placement, another job on the machine) shows here.
+function rounds(name, paths,	n, i, p, line) {
+	n = split(paths, p, " ")
+	line = ""
+	for (i = 1; i <= n; i++)
+		if ((p[i], name) in vals)
+			line = line sprintf("  %s%s", p[i], vals[p[i], name])
+	if (line != "")
+		printf "  per round:%s\n", line
+}
+function v(path, name) {
+	return agg(path SUBSEP name)
+}
+function fmt(x) {
+	if (x == "")
+		return "-"
+	if (x >= 10000)
+		return sprintf("%.0f", x)
+	return sprintf("%.1f", x)
+}
+# row LABEL PATH-A PATH-B NAME OP TARGET [STRETCH]
+function meets(r, op, target) {
+	if (op == "<=")
+		return r <= target
+	return r >= target
+}
+function row(label, pa, pb, name, op, target, stretch,	a, b, r, res) {
+	a = v(pa, name)
+	b = v(pb, name)
+	r = ""
+	if (a != "" && b != "" && a > 0)
+		r = b / a
+	if (r == "" || op == "")
+		res = (a == "" || b == "") ? "n/a" : "info"
+	else {
+		res = "met"
+		if (!meets(r, op, target)) {
+			res = "MISSED"
+			missed++
+		}
+		if (stretch != "")
+			res = res sprintf(" (stretch %.2f: %s)", stretch,
+			    meets(r, op, stretch) ? "met" : "no")
+	}
+	printf "%-34s %10s %10s %7s  %-9s %s\n", label, fmt(a), fmt(b),
+	    r == "" ? "-" : sprintf("%.3f", r),
+	    op == "" ? "-" : op " " sprintf("%.2f", target), res
+}
+$1 == "meta" {
+	m = $0
+	sub(/^meta [^ ]* /, "", m)
+	meta[$2] = m
+	next
+}
+{
+	key = $1 SUBSEP $2
+	vals[key] = vals[key] " " $3
+	seen[$1] = 1
+}
+END {
+	printf "imapx bench, %s; %s CPUs, load %s; median of %s round(s)\n",
+	    meta["when"], meta["ncpu"], meta["load"], meta["rounds"]
+	pnote = ""
+	if (!seen["proxy"])
+		pnote = " (not measured)"
+	else if (meta["proxy_starttls"] == 1)
+		pnote = " over STARTTLS (not plaintext)"
+	printf "direct %s, proxy %s%s\n\n", meta["direct"], meta["proxy"],
+	    pnote
+	printf "%-34s %10s %10s %7s  %-9s %s\n", "figure", "direct", "proxy",
+	    "ratio", "target", "result"
+	row("NOOP round trip p50 (us)", "direct", "proxy", "noop_p50_us",
+	    "<=", 1.10, 1.08)
+	rounds("noop_p50_us", "direct proxy relay tls")
+	row("NOOP round trip p99 (us)", "direct", "proxy", "noop_p99_us")
+	n = v("direct", "logins_clients")
+	row("logins/s" (n == "" ? "" : " (" n " clients)"),
+	    "direct", "proxy", "logins_per_s", ">=", 0.95)
+	row("login p50 (ms)", "direct", "proxy", "login_p50_ms")
+	mib = v("direct", "fetch_bytes")
+	row("FETCH " (mib == "" ? "" : fmt(mib / 1048576) " MiB, ") \
+	    "best MB/s", "direct", "proxy", "fetch_best_mbps", ">=", 0.90)
+	row("FETCH median MB/s", "direct", "proxy", "fetch_median_mbps")
+	row("pipelined NOOPs/s", "direct", "proxy", "pipe_ops_per_s", ">=",
+	    0.90)
+	n = v("direct", "pipe_batch_size")
+	row("slowest batch" (n == "" ? "" : " of " n) " (ms)",
+	    "direct", "proxy", "pipe_batch_max_ms")
+	b = v("proxy", "pipe_batch_max_ms")
+	if (b != "") {
+		ok = b <= 5
+		if (!ok)
+			missed++
+		printf "%-34s %10s %10s %7s  %-9s %s\n",
+		    "  proxy slowest batch", "", fmt(b), "-", "<= 5 ms",
+		    ok ? "met" : "MISSED"
+		if (v("direct", "pipe_batch_max_ms") > 5)
+			print "  (the direct path has batches over 5 ms too:" \
+			    " the machine is not quiet)"
+	}
+	b = v("proxy", "idle_pss_kib_per_conn")
+	if (b != "") {
+		ok = b <= 8
+		if (!ok)
+			missed++
+		printf "%-34s %10s %10s %7s  %-9s %s\n",
+		    "idle KiB/connection (Pss)", "-", fmt(b), "-", "<= 8",
+		    ok ? "met" : "MISSED"
+		printf "%-34s %10s %10s %7s  %-9s %s\n",
+		    "idle KiB/connection (Rss)", "-",
+		    fmt(v("proxy", "idle_rss_kib_per_conn")), "-", "-", "info"
+		printf "%-34s %10s %10s %7s  %-9s %s\n",
+		    "  second half alone (Pss)", "-",
+		    fmt(v("proxy", "idle_pss_kib_per_conn_2nd_half")), "-",
+		    "-", "info"
+		printf "  %d of %d connections idle; %d imapxd processes;" \
+		    " Pss %d -> %d KiB\n", v("proxy", "idle_open"),
+		    v("proxy", "idle_requested"),
+		    v("proxy", "idle_procs_after"),
+		    v("proxy", "mem_pss_before_kib"),
+		    v("proxy", "mem_pss_after_kib")
+	} else if (seen["proxy"] && v("proxy", "idle_requested") != "")
+		print "idle KiB/connection: not measured (no imapxd" \
+		    " processes found; set IMAPXD_PIDFILE)"
+	for (k in vals) {
+		split(k, kk, SUBSEP)
+		if (kk[2] ~ /(errors|refused|failed|dropped)$/ && agg(k) > 0)
+			printf "  note: %s %s %d\n", kk[1], kk[2], agg(k)
+	}
+	if (seen["relay"]) {
+		printf "\nyardstick: imapx-bench relay on %s, a one-process" \
+		    " poll(2) byte copier\n", meta["floor"]
+		printf "%-34s %10s %10s %7s  %-9s %s\n", "figure", "direct",
+		    "relay", "ratio", "target", "result"
+		row("NOOP round trip p50 (us)", "direct", "relay",
+		    "noop_p50_us")
+		row("NOOP round trip p99 (us)", "direct", "relay",
+		    "noop_p99_us")
+		a = v("relay", "noop_p50_us")
+		b = v("proxy", "noop_p50_us")
+		if (a > 0 && b != "")
+			printf "  imapxd p50 / relay p50: %.3f\n", b / a
+	}
+	if (seen["tls"]) {
+		printf "\nTLS: imapxd on %s against the plaintext backend" \
+		    " (no target)\n", meta["proxy_tls"]
+		printf "%-34s %10s %10s %7s  %-9s %s\n", "figure", "direct",
+		    "tls", "ratio", "target", "result"
+		row("NOOP round trip p50 (us)", "direct", "tls", "noop_p50_us")
+		row("NOOP round trip p99 (us)", "direct", "tls", "noop_p99_us")
+		row("logins/s", "direct", "tls", "logins_per_s")
+		row("FETCH best MB/s", "direct", "tls", "fetch_best_mbps")
+		row("pipelined NOOPs/s", "direct", "tls", "pipe_ops_per_s")
+		row("slowest batch (ms)", "direct", "tls", "pipe_batch_max_ms")
+	}
+	if (seen["proxy"])
+		printf "\ntargets missed: %d\n", missed
+	exit (meta["strict"] == 1 && missed > 0)
+}' "$1"
+}
+
+# REPORT=FILE prints the table of an earlier run kept with RESULTS=FILE.
+if [ -n "${REPORT:-}" ]; then
+	report "$REPORT"
+	exit
+fi
+: > "$raw" || exit 1
+
+if [ ! -x "$BENCH" ]; then
+	log "building $BENCH"
+	make -C "$top" "build/$V/bin/imapx-bench" >&2 ||
+	    die "cannot build imapx-bench"
+fi
+
+# ---- what is there to measure
+
+if ! probe direct; then
+	if [ "$NO_DEMO" != 1 ] && [ -f "$top/etc/demo/demo.sh" ] &&
+	    [ "$DIRECT" = 127.0.0.1:10143 ]; then
+		log "$DIRECT does not answer: starting the demo (make demo)"
+		make -C "$top" demo >&2 || die "make demo failed"
+		i=0
+		while ! probe direct && [ $i -lt 30 ]; do
+			sleep 1
+			i=$((i + 1))
+		done
+	fi
+	probe direct || die "backend $DIRECT: $(cat "$tmp/err");" \
+	    "start the demo first (make demo) or set DIRECT"
+fi
+
+paths=direct
+proxy_stls=0
+[ "$PROXY_STARTTLS" = 1 ] && proxy_stls=1
+if probe proxy; then
+	paths="direct proxy"
+elif [ "$PROXY_STARTTLS" = auto ] && proxy_stls=1 && probe proxy; then
+	paths="direct proxy"
+	log "proxy $PROXY refuses LOGIN in plaintext: its figures are" \
+	    "measured over STARTTLS"
+else
+	proxy_stls=0
+	log "proxy $PROXY does not answer or refuses LOGIN" \
+	    "($(cat "$tmp/err")): proxy figures skipped"
+fi
+tls=
+if [ -n "$PROXY_TLS" ] && [ -n "$TLS_TESTS" ]; then
+	if probe tls; then
+		tls=yes
+	else
+		log "TLS proxy $PROXY_TLS does not answer" \
+		    "($(cat "$tmp/err")): TLS figures skipped"
+	fi
+fi
+if [ -n "$FLOOR" ] && has "$TESTS" latency; then
+	"$BENCH" relay -a "$DIRECT" -l "$FLOOR" -n 64 -t 3600 \
+	    > "$tmp/relay" 2>&1 &
+	relay_pid=$!
+	sleep 0.3
+	if ! probe relay; then
+		log "relay yardstick on $FLOOR failed: $(cat "$tmp/relay")"
+		kill "$relay_pid" 2>/dev/null
+		relay_pid=
+	fi
+fi
+
+ncpu=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
+read -r load1 _ < /proc/loadavg
+if awk -v l="$load1" -v n="$ncpu" 'BEGIN { exit !(l > 0.5 * n) }'; then
+	log "warning: load average $load1 on $ncpu CPUs; other work on" \
+	    "this machine makes the figures noisy"
+fi
+
+# ---- set-up: the FETCH message, appended once over the direct path
+
+if has "$TESTS" fetch; then
+	log "FETCH set-up: one $FETCH_SIZE message in $FETCH_USER/$FETCH_MBOX"
+	if ! "$BENCH" append -a "$DIRECT" -u "$FETCH_USER" -p "$LOAD_PASS" \
+	    -m "$FETCH_MBOX" -s "$FETCH_SIZE" > "$tmp/out" 2> "$tmp/err"; then
+		log "append failed: $(cat "$tmp/err"); FETCH skipped"
+		TESTS=$(echo "$TESTS" | sed 's/fetch//')
+		TLS_TESTS=$(echo "$TLS_TESTS" | sed 's/fetch//')
+	fi
+fi
+
+# ---- idle memory first, while imapxd's heap holds as little freed memory
+# from earlier sessions as it can: memory it reuses does not show as growth.
+
+if has "$TESTS" idle; then
+	if has "$paths" proxy; then
+		set -- -n "$IDLE_N" -c "$IDLE_CLIENTS" -q "$IDLE_SETTLE"
+		[ -n "$IMAPXD_PIDFILE" ] && set -- "$@" -f "$IMAPXD_PIDFILE"
+		# shellcheck disable=SC2046,SC2086
+		run proxy "idle memory ($IDLE_N connections)" \
+		    $(opts proxy) idle $load "$@"
+		# Let the backend reap its sessions before the next figure.
+		sleep 3
+	else
+		log "idle memory is measured through imapxd only: skipped"
+	fi
+fi
+
+# ---- the figures: direct and proxy back to back, ABBA over the rounds
+
+for t in latency logins fetch pipeline; do
+	has "$TESTS" "$t" || continue
+	r=1
+	while [ "$r" -le "$ROUNDS" ]; do
+		if [ $((r % 2)) = 1 ]; then
+			order=$paths
+		else
+			order=$(echo "$paths" | awk '{ for (i = NF; i; i--)
+			    printf "%s%s", $i, (i > 1 ? " " : "\n") }')
+		fi
+		for p in $order; do
+			figure "$p" "$t"
+		done
+		if [ -n "$relay_pid" ] && [ "$t" = latency ]; then
+			figure relay latency
+		fi
+		if [ -n "$tls" ] && has "$TLS_TESTS" "$t"; then
+			figure tls "$t"
+		fi
+		r=$((r + 1))
+	done
+done
+
+# ---- the table
+
+now=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
+{
+	echo "meta when $now"
+	echo "meta ncpu $ncpu"
+	echo "meta load $load1"
+	echo "meta rounds $ROUNDS"
+	echo "meta direct $DIRECT"
+	echo "meta proxy $PROXY"
+	echo "meta proxy_starttls $proxy_stls"
+	echo "meta proxy_tls $PROXY_TLS"
+	echo "meta floor $FLOOR"
+	echo "meta strict $STRICT"
+} >> "$raw"
+report "$raw"
