@@ -41,7 +41,8 @@ canon_user(const char *login, const char *domain, char *out, size_t outlen)
 		out[n++] = '@';
 		for (i = 0; domain[i] != '\0'; i++) {
 			c = (unsigned char)domain[i];
-			if (c <= 0x20 || c == 0x7f || c == '@' || c == '/')
+			if (c <= 0x20 || c == 0x7f || c == '@' || c == '/' ||
+			    c == '\\')
 				return -1;
 			out[n++] = tolower(c);
 		}

@@ -51,6 +51,7 @@ struct cmd {
 #define CMD_UNSELECT	0x08	/* CLOSE or UNSELECT */
 #define CMD_ABORTED	0x10	/* answered by us; swallow the backend's */
 #define CMD_ENABLE	0x20
+#define CMD_DONE	0x40	/* IDLE: the client said DONE */
 TAILQ_HEAD(cmdlist, cmd);
 
 /*
@@ -98,7 +99,8 @@ enum cstream {
 	CS_DISCARD_LINE,	/* discarding the rest of a refused command */
 	CS_LOCAL_LINE,		/* a local command: its next segment */
 	CS_LOCAL_LIT,		/* a local command: literal bytes */
-	CS_LOCAL_WAIT		/* a local command complete, not answered */
+	CS_LOCAL_WAIT,		/* a local command complete, not answered */
+	CS_IDLE_WAIT		/* DONE said, the backend not out of IDLE yet */
 };
 
 /*

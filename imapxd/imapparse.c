@@ -18,8 +18,8 @@
 int
 imap_segment(const char *p, size_t len, struct imap_seg *seg)
 {
-	const char	*lf, *e, *q;
-	uint64_t	 n, mul;
+	const char	*lf, *e, *q, *d, *dend;
+	uint64_t	 n;
 	int		 lit;
 
 	if ((lf = memchr(p, '\n', len)) == NULL)
@@ -38,20 +38,18 @@ imap_segment(const char *p, size_t len, struct imap_seg *seg)
 		lit = LIT_NONSYNC;
 		q--;
 	}
-	n = 0;
-	mul = 1;
-	while (q > p && isdigit((unsigned char)q[-1])) {
-		/* a size past IMAP_LITERAL_MAX saturates: callers refuse it */
-		if (mul > IMAP_LITERAL_MAX)
-			n = UINT64_MAX;
-		else if (n != UINT64_MAX)
-			n += (uint64_t)(q[-1] - '0') * mul;
-		if (mul <= IMAP_LITERAL_MAX)
-			mul *= 10;
+	dend = q;
+	while (q > p && isdigit((unsigned char)q[-1]))
 		q--;
-	}
-	if (mul == 1 || q == p || q[-1] != '{')
+	if (q == dend || q == p || q[-1] != '{')
 		return 1;		/* no digits or no brace: just text */
+	/* the value, not the digit count, decides; too large saturates */
+	n = 0;
+	for (d = q; d < dend; d++) {
+		if (n > IMAP_LITERAL_MAX)
+			continue;
+		n = n * 10 + (uint64_t)(*d - '0');
+	}
 	if (n > IMAP_LITERAL_MAX)
 		n = UINT64_MAX;
 	q--;
@@ -272,6 +270,9 @@ imap_caps_filter(const char *in, size_t len, char *out, size_t outlen,
 	size_t	 i = 0, j, n = 0, elen;
 	const char *e, *ee;
 
+	if (outlen == 0)
+		return (size_t)-1;
+
 	while (i < len) {
 		while (i < len && in[i] == ' ')
 			i++;
@@ -309,6 +310,12 @@ imap_caps_filter(const char *in, size_t len, char *out, size_t outlen,
 			out[n++] = ' ';
 		memcpy(out + n, extra, elen);
 		n += elen;
+	}
+	if (n == 0) {
+		/* a list must not be empty (RFC 3501 section 7.2.1) */
+		if (outlen < sizeof("IMAP4rev1"))
+			return (size_t)-1;
+		n = strlcpy(out, "IMAP4rev1", outlen);
 	}
 	out[n] = '\0';
 	return n;

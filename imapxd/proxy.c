@@ -34,6 +34,8 @@ static void	client_continue(struct session *, const char *,
 		    struct imap_seg *);
 static void	client_abort(struct session *, const char *, const char *);
 static void	command_boundary(struct session *);
+static void	line_too_long(struct session *, const char *,
+		    struct imap_seg *);
 static void	response_start(struct session *, const char *,
 		    struct imap_seg *);
 static void	response_tagged(struct session *, const char *,
@@ -45,8 +47,10 @@ static void	forward_caps(struct session *, const char *, struct imap_seg *,
 static struct cmd *cmd_find(struct session *, const char *, size_t);
 static void	cmd_free(struct session *, struct cmd *);
 static int	idle_in_flight(struct session *);
+static int	idle_pending(struct session *);
 static void	idle_reenter(struct session *);
 static void	idle_finish(struct session *);
+static void	idle_over(struct session *);
 static int	injects_unsent(struct session *);
 static void	injects_send(struct session *);
 
@@ -142,8 +146,18 @@ proxy_backend_drain(struct conn *c, void *arg)
 		conn_pause(&s->client, 0);
 }
 
+/* The client is in IDLE: its next line is DONE, not a command. */
 static int
 idle_in_flight(struct session *s)
+{
+	struct cmd	*c = TAILQ_LAST(&s->cmds, cmdlist);
+
+	return c != NULL && (c->flags & CMD_IDLE) && !(c->flags & CMD_DONE);
+}
+
+/* The backend's IDLE (the client's, or ours re-entered) is not over. */
+static int
+idle_pending(struct session *s)
 {
 	struct cmd	*c = TAILQ_LAST(&s->cmds, cmdlist);
 
@@ -173,9 +187,21 @@ idle_finish(struct session *s)
 
 	proxy_local(s, "%s OK Idle completed", c->tag);
 	cmd_free(s, c);
+	idle_over(s);
+}
+
+/* The client's IDLE is over on both sides: its next commands may go. */
+static void
+idle_over(struct session *s)
+{
 	s->idle = IDLE_NONE;
 	s->idle_done = 0;
-	command_boundary(s);
+	if (s->cs == CS_IDLE_WAIT) {
+		s->cs = CS_CMD;
+		conn_pause(&s->client, 0);
+	}
+	if (s->cs == CS_CMD)
+		command_boundary(s);
 }
 
 void
@@ -197,14 +223,17 @@ proxy_client_input(struct conn *c, void *arg)
 		len = c->in.len;
 		switch (s->cs) {
 		case CS_LOCAL_WAIT:
+		case CS_IDLE_WAIT:
 			goto out;
 		case CS_LOCAL_LIT:
 			n = len < s->clit ? len : s->clit;
+			r = lcmd_data(s, INJ_LITERAL, p, n);
 			conn_consume(c, n);
 			s->clit -= n;
 			if (s->clit == 0)
-				s->cs = CS_LOCAL_LINE;
-			if (lcmd_data(s, INJ_LITERAL, p, n) == 1)
+				s->cs = s->cs == CS_LOCAL_LIT ? CS_LOCAL_LINE :
+				    CS_DISCARD_LINE;	/* answered early */
+			if (r == 1)
 				goto out;
 			continue;
 		case CS_LITERAL:
@@ -239,6 +268,11 @@ proxy_client_input(struct conn *c, void *arg)
 			conn_consume(c, len);
 			continue;
 		}
+		if (seg.textlen > s->conf->limits.line_max &&
+		    s->cs != CS_DISCARD_LINE) {
+			line_too_long(s, p, &seg);
+			continue;
+		}
 		switch (s->cs) {
 		case CS_DISCARD_LINE:
 			conn_consume(c, seg.len);
@@ -252,12 +286,14 @@ proxy_client_input(struct conn *c, void *arg)
 			client_command(s, p, &seg);
 			break;
 		case CS_LOCAL_LINE:
+			r = lcmd_data(s, INJ_LINE, p, seg.len);
 			conn_consume(c, seg.len);
-			if (lcmd_data(s, INJ_LINE, p, seg.len) == 1) {
+			if (s->local == NULL)
+				proxy_refuse_stream(s, &seg);	/* answered early */
+			else
 				lcmd_after_segment(s, &seg);
+			if (r == 1)
 				goto out;
-			}
-			lcmd_after_segment(s, &seg);
 			break;
 		default:
 			client_continue(s, p, &seg);
@@ -267,12 +303,33 @@ proxy_client_input(struct conn *c, void *arg)
 out:
 	if (s->state != S_PROXY)
 		return;
-	if (s->cs == CS_LOCAL_WAIT)
+	if (s->cs == CS_LOCAL_WAIT || s->cs == CS_IDLE_WAIT)
 		conn_pause(c, 1);	/* later commands wait for the answer */
 	conn_flush(&s->backend);
 	conn_flush(&s->client);
 	if (conn_outlen(&s->backend) > CONN_OUT_HIGH)
 		conn_pause(&s->client, 1);
+}
+
+/* A complete segment over the line limit: refuse the command it is in. */
+static void
+line_too_long(struct session *s, const char *p, struct imap_seg *seg)
+{
+	switch (s->cs) {
+	case CS_CMD:
+		proxy_refuse(s, p, seg, "BAD [TOOBIG]", "Command line too long");
+		return;
+	case CS_LINE:
+		client_abort(s, "BAD [TOOBIG]", "Command line too long");
+		break;
+	case CS_LOCAL_LINE:
+		lcmd_cancel(s, "BAD [TOOBIG] Command line too long");
+		break;
+	default:
+		break;
+	}
+	conn_consume(&s->client, seg->len);
+	proxy_refuse_stream(s, seg);
 }
 
 /*
@@ -359,13 +416,20 @@ client_command(struct session *s, const char *p, struct imap_seg *seg)
 	}
 	if (idle_in_flight(s)) {
 		/* "DONE" ends IDLE; it is no command and has no tag */
-		conn_consume(&s->client, seg->len);
+		TAILQ_LAST(&s->cmds, cmdlist)->flags |= CMD_DONE;
 		if (s->idle == IDLE_ON || s->idle == IDLE_NONE) {
 			conn_queue(&s->backend, p, seg->len);
+			conn_consume(&s->client, seg->len);
 			return;
 		}
-		/* we took the backend out of IDLE for injected commands */
+		/*
+		 * We took the backend out of IDLE for injected commands:
+		 * answer the client ourselves, and hold its next commands
+		 * until the backend is out of IDLE for good.
+		 */
+		conn_consume(&s->client, seg->len);
 		s->idle_done = 1;
+		s->cs = CS_IDLE_WAIT;
 		if (s->idle == IDLE_OUT)
 			idle_finish(s);
 		return;
@@ -640,7 +704,7 @@ response_start(struct session *s, const char *p, struct imap_seg *seg)
 	const char	*q;
 
 	if (p[0] == '+') {
-		if (idle_in_flight(s) && s->idle == IDLE_REENTER) {
+		if (idle_pending(s) && s->idle == IDLE_REENTER) {
 			/* the client has had its "+" long ago */
 			s->idle = IDLE_ON;
 			if (s->idle_done) {
@@ -652,8 +716,14 @@ response_start(struct session *s, const char *p, struct imap_seg *seg)
 			}
 			return;
 		}
-		if (idle_in_flight(s))
+		if (idle_in_flight(s)) {
 			s->idle = IDLE_ON;
+			/* injections that came before the "+" go now */
+			if (injects_unsent(s)) {
+				conn_queue(&s->backend, "DONE\r\n", 6);
+				s->idle = IDLE_BREAK;
+			}
+		}
 		conn_queue(&s->client, p, seg->len);
 		return;
 	}
@@ -732,8 +802,10 @@ response_tagged(struct session *s, const char *p, struct imap_seg *seg)
 			return;
 		}
 		if (c->flags & CMD_IDLE) {
-			s->idle = IDLE_NONE;
-			s->idle_done = 0;
+			cmd_free(s, c);
+			idle_over(s);
+			conn_queue(&s->client, p, seg->len);
+			return;
 		}
 		if (c->flags & CMD_ABORTED) {
 			conn_queue(&s->client, c->answer, strlen(c->answer));

@@ -102,7 +102,6 @@ ATF_TC_BODY(refused, tc)
 ATF_TC_WITHOUT_HEAD(domain_backslash);
 ATF_TC_BODY(domain_backslash, tc)
 {
-	atf_tc_expect_fail("canon_user() takes a '\\' in the default domain");
 	bad("alice", "ex\\ample.test");
 }
 
