@@ -311,12 +311,6 @@ imap_caps_filter(const char *in, size_t len, char *out, size_t outlen,
 		memcpy(out + n, extra, elen);
 		n += elen;
 	}
-	if (n == 0) {
-		/* a list must not be empty (RFC 3501 section 7.2.1) */
-		if (outlen < sizeof("IMAP4rev1"))
-			return (size_t)-1;
-		n = strlcpy(out, "IMAP4rev1", outlen);
-	}
 	out[n] = '\0';
 	return n;
 }
