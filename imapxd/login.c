@@ -298,8 +298,9 @@ prelogin_command(struct session *s, const char *p, size_t len)
 			conn_consume(c, len);
 			return s->state != S_PRELOGIN;
 		}
-		conn_consume(c, len);
-		if (!r || imap_rd_eol(&rd) == -1) {
+		r = r && imap_rd_eol(&rd) == 0;
+		conn_consume(c, len);	/* wipes: parse nothing after it */
+		if (!r) {
 			conn_queuef(c, "%s BAD Syntax error in AUTHENTICATE\r\n",
 			    s->tag);
 			return 0;
