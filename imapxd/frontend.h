@@ -35,6 +35,7 @@ struct fe_conf {
 };
 
 #define TAG_MAX		128
+#define INJPREFIX_LEN	10	/* "x" + 8 base32 + "." */
 #define CMDNAME_MAX	32
 
 /* A client command in flight to the backend. */
@@ -43,6 +44,7 @@ struct cmd {
 	int			 flags;
 	char			 name[CMDNAME_MAX];	/* upper case */
 	char			*answer;	/* ours, if CMD_ABORTED */
+	size_t			 taglen;
 	char			 tag[];
 };
 #define CMD_IDLE	0x01	/* IDLE: DONE follows the continuation */

@@ -174,7 +174,7 @@ idle_reenter(struct session *s)
 		idle_finish(s);
 		return;
 	}
-	conn_queue(&s->backend, c->tag, strlen(c->tag));
+	conn_queue(&s->backend, c->tag, c->taglen);
 	conn_queue(&s->backend, " IDLE\r\n", 7);
 	s->idle = IDLE_REENTER;
 }
@@ -452,8 +452,14 @@ client_command(struct session *s, const char *p, struct imap_seg *seg)
 		strlcat(name, sub, sizeof(name));
 	}
 	taglen = strlen(tag);
-	if (strncasecmp(tag, s->injprefix, strlen(s->injprefix)) == 0 ||
-	    cmd_find(s, tag, taglen) != NULL) {
+	/*
+	 * Only our own namespace is checked.  A client that reuses a tag
+	 * still in flight is served as the backend serves it (RFC 3501
+	 * section 2.2.1 only asks clients for unique tags); responses go
+	 * to the oldest command with that tag.  Scanning every command in
+	 * flight for each new one would cost O(n^2) on pipelined batches.
+	 */
+	if (strncasecmp(tag, s->injprefix, INJPREFIX_LEN) == 0) {
 		proxy_refuse(s, p, seg, "BAD", "Tag already in use");
 		return;
 	}
@@ -480,6 +486,7 @@ client_command(struct session *s, const char *p, struct imap_seg *seg)
 	if ((c = calloc(1, sizeof(*c) + taglen + 1)) == NULL)
 		fatal("%s", __func__);
 	memcpy(c->tag, tag, taglen + 1);
+	c->taglen = taglen;
 	strlcpy(c->name, name, sizeof(c->name));
 	if (strcmp(name, "IDLE") == 0)
 		c->flags |= CMD_IDLE;
@@ -859,7 +866,7 @@ cmd_find(struct session *s, const char *tag, size_t taglen)
 	struct cmd	*c;
 
 	TAILQ_FOREACH(c, &s->cmds, entry)
-		if (strlen(c->tag) == taglen && memcmp(c->tag, tag, taglen) == 0)
+		if (c->taglen == taglen && memcmp(c->tag, tag, taglen) == 0)
 			return c;
 	return NULL;
 }

@@ -1078,15 +1078,24 @@ ATF_TC_BODY(compress_refused, tc)
 ATF_TC_WITHOUT_HEAD(tag_in_use);
 ATF_TC_BODY(tag_in_use, tc)
 {
+	char	line[128];
+
 	start();
+	/* a tag of our injected namespace is refused */
+	(void)snprintf(line, sizeof(line), "%s1 NOOP\r\n", sess->injprefix);
+	csend(line);
+	(void)snprintf(line, sizeof(line), "%s1 BAD Tag already in use\r\n",
+	    sess->injprefix);
+	expect(&cli, line);
+	quiet(&be);
+	/* a client's own reused tag is the backend's business */
 	csend("a NOOP\r\n");
 	expect(&be, "a NOOP\r\n");
 	csend("a NOOP\r\n");
-	expect(&cli, "a BAD Tag already in use\r\n");
-	quiet(&be);
-	bsend("a OK done\r\n");
-	expect(&cli, "a OK done\r\n");
-	/* free again once answered */
+	expect(&be, "a NOOP\r\n");
+	bsend("a OK one\r\na OK two\r\n");
+	expect(&cli, "a OK one\r\na OK two\r\n");
+	ATF_CHECK(TAILQ_EMPTY(&sess->cmds));
 	noop_ok("a");
 	quiet(&be);
 	quiet(&cli);
