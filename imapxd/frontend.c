@@ -512,7 +512,7 @@ session_new(int fd, struct sockaddr_storage *ss, socklen_t sslen,
 	}
 	conn_setnodelay(fd);
 	conn_init(&s->client, fd, NULL, s);
-	s->backend.fd = -1;
+	conn_init(&s->backend, -1, NULL, s);
 	evtimer_set(&s->timer, session_timeout, s);
 	RB_INSERT(sessiontree, &sessions, s);
 
