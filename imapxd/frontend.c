@@ -145,7 +145,7 @@ frontend(int debug, int verbose)
 		fatal("prctl");
 	if (getppid() == 1)
 		fatalx("parent went away");
-	sandbox_enter("stdio inet recvfd");
+	sandbox_enter(FRONTEND_PROMISES);
 	log_debug("worker %u ready", firstconf.worker);
 
 	signal_set(&ev_term, SIGTERM, frontend_sig, NULL);
