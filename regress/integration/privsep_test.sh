@@ -290,17 +290,22 @@ it_py()
 	python3 - "$@"
 }
 
-# it_fresh [USER PASS]: a fresh connection still logs in and NOOPs.
+# it_fresh [USER PASS]: a fresh connection still logs in and NOOPs, and
+# no imapxd process has crashed (the sanitizer build aborts on an error).
 it_fresh()
 {
-	it_py "${1:-bob}" "${2:-bob-secret}" >>fresh.out 2>&1 <<-'EOF' && return 0
+	it_py "${1:-bob}" "${2:-bob-secret}" >>fresh.out 2>&1 <<-'EOF' ||
 	import sys
 	from imapt import *
 	run(lambda: fresh(sys.argv[1], sys.argv[2]))
 	EOF
-	cat fresh.out
-	atf_fail "after the breach a fresh connection no longer logs in" \
-	    "and NOOPs (see stdout)"
+	    { cat fresh.out; it_showlog; atf_fail "a fresh connection no" \
+	    "longer logs in and NOOPs (see stdout)"; }
+	if grep -Eq 'killed by signal|exited with status|Sanitizer|runtime error' \
+	    "$FX_DIR/imapxd.log"; then
+		it_showlog
+		atf_fail "an imapxd process crashed (see imapxd.log in stdout)"
+	fi
 }
 
 # it_log REGEX: imapxd.log has a line matching REGEX (grep -E).
