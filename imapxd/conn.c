@@ -127,8 +127,12 @@ conn_update(struct conn *c)
 
 	if (c->fd == -1)
 		return;
-	wantr = !(c->flags & (CONN_PAUSED | CONN_EOF | CONN_ERROR |
-	    CONN_CONNECTING)) || (c->flags & CONN_WWANTR);
+	/*
+	 * EOF and errors keep the read event armed until the owner, which
+	 * always closes on them, has been told (conn_readcb).
+	 */
+	wantr = !(c->flags & (CONN_PAUSED | CONN_CONNECTING)) ||
+	    (c->flags & CONN_WWANTR);
 	wantw = (c->flags & (CONN_CONNECTING | CONN_RWANTW)) ||
 	    (c->out.len > 0 && !(c->flags & (CONN_WWANTR | CONN_ERROR)));
 	if (wantr) {
@@ -237,6 +241,9 @@ conn_flush(struct conn *c)
 	if (c->out.len > 0 && !(c->flags & (CONN_CONNECTING | CONN_WWANTR)))
 		conn_do_write(c);
 	conn_update(c);
+	/* a failed write arms no event: tell the owner from the loop */
+	if (c->flags & CONN_ERROR)
+		event_active(&c->rev, EV_READ, 1);
 }
 
 static void

@@ -172,9 +172,19 @@ frontend(int debug, int verbose)
 static void
 frontend_sig(int sig, short event, void *arg)
 {
+	struct session	*s, *next;
+
 	switch (sig) {
 	case SIGTERM:
 	case SIGINT:
+		/* a last word to every client, as far as its socket takes it */
+		RB_FOREACH_SAFE(s, sessiontree, &sessions, next) {
+			if (s->state == S_CLOSING ||
+			    (s->state == S_PROXY && s->rs != RS_START))
+				continue;	/* never inside a response */
+			conn_queuef(&s->client, "* BYE Server shutting down\r\n");
+			conn_flush(&s->client);
+		}
 		exit(0);
 	default:
 		break;		/* SIGHUP: the parent sends config; SIGPIPE */
@@ -578,6 +588,8 @@ session_close(struct session *s, const char *bye)
 
 	if (s->state == S_CLOSING)
 		return;
+	log_debug("session %llu: closing%s%s", (unsigned long long)s->id,
+	    bye ? ": " : "", bye ? bye : "");
 	if (bye != NULL && s->client.fd != -1)
 		conn_queuef(&s->client, "* BYE %s\r\n", bye);
 	proxy_free(s);

@@ -27,6 +27,8 @@
 #include "log.h"
 
 #define PASS_MAX	1024
+/* one command before login: a line and the literals of LOGIN */
+#define LOGIN_CMD_MAX(l)	((l)->login_line_max + 2 * (l)->login_literal_max)
 #define BTAG_ID		"x1"
 #define BTAG_AUTH	"x2"
 #define BTAG_STLS	"x3"
@@ -164,6 +166,10 @@ login_client_input(struct conn *c, void *arg)
 				seg.len = 0;
 				break;
 			}
+			if (seg.textlen > s->conf->limits.login_line_max) {
+				session_close(s, "[TOOBIG] Line too long");
+				return;
+			}
 			if (seg.lit == LIT_NONE || s->state == S_AUTHCONT)
 				break;
 			if (seg.litlen > s->conf->limits.login_literal_max) {
@@ -202,8 +208,9 @@ login_client_input(struct conn *c, void *arg)
 		if (pos == (size_t)-1)
 			continue;
 		if (seg.len == 0) {
-			if (len > s->conf->limits.login_line_max +
-			    4 * s->conf->limits.login_literal_max) {
+			/* a line not ended yet, or a command of many literals */
+			if (len - pos > s->conf->limits.login_line_max ||
+			    len > LOGIN_CMD_MAX(&s->conf->limits)) {
 				session_close(s, "[TOOBIG] Line too long");
 				return;
 			}

@@ -398,9 +398,6 @@ prelogin_long_line_body()
 	cat long.out
 	it_fresh
 	[ $rc -eq 1 ] && { it_showlog; atf_fail "a 100 KiB line before login: see stdout"; }
-	atf_expect_fail "imapxd bug: login-line is only checked while a line" \
-	    "is incomplete and against login-line + 4 * login-literal (64K)," \
-	    "so a 100 KiB ID line sent at once is answered OK"
 	[ $rc -eq 3 ] && atf_fail "a 100 KiB ID line before login was answered OK"
 	return 0
 }
@@ -813,11 +810,6 @@ closed_conn_slot_body()
 	cat slot.out
 	[ $rc -eq 0 ] && it_showlog
 	[ $rc -eq 1 ] && { it_showlog; atf_fail "see stdout"; }
-	atf_expect_fail "imapxd bug: when the greeting cannot be written" \
-	    "(client gone: any close on the TLS listener, a reset on the" \
-	    "plain one) conn_do_write() sets CONN_ERROR, conn_update() arms" \
-	    "no event and nothing calls on_read, so the session holds its" \
-	    "connection slot until the login timeout"
 	[ $rc -eq 3 ] && { it_showlog; atf_fail "closed connections still hold their slots"; }
 	return 0
 }
