@@ -211,6 +211,8 @@ parent_update(void)
 		events |= EV_WRITE;
 	if (!configured)
 		return;
+	if (event_get_events(&parent_ev) == (events | EV_PERSIST))
+		return;		/* re-arming costs two epoll_ctl calls */
 	event_del(&parent_ev);
 	event_set(&parent_ev, IMAPX_PARENT_FD, events | EV_PERSIST,
 	    dispatch_parent, NULL);

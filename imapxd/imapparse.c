@@ -352,7 +352,7 @@ imap_find_capcode(const char *p, size_t len, size_t *start, size_t *end)
 		return 0;
 	c++;
 	i = c - p;
-	if (len - i < sizeof(code) - 1 ||
+	if (len - i < sizeof(code) - 1 || *c != '[' ||
 	    strncasecmp(c, code, sizeof(code) - 1) != 0)
 		return 0;
 	*start = i + sizeof(code) - 1;

@@ -473,6 +473,9 @@ child_update(struct child *c)
 		log_warn("imsgbuf_write to frontend %u", c->instance);
 	if (imsgbuf_queuelen(&c->ibuf) > 0)
 		events |= EV_WRITE;
+	if (event_initialized(&c->ev) && event_get_events(&c->ev) == events &&
+	    event_pending(&c->ev, EV_READ, NULL))
+		return;		/* re-arming costs two epoll_ctl calls */
 	event_del(&c->ev);
 	event_set(&c->ev, c->ibuf.fd, events, child_dispatch, c);
 	event_add(&c->ev, NULL);

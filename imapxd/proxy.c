@@ -459,7 +459,8 @@ client_command(struct session *s, const char *p, struct imap_seg *seg)
 	 * to the oldest command with that tag.  Scanning every command in
 	 * flight for each new one would cost O(n^2) on pipelined batches.
 	 */
-	if (strncasecmp(tag, s->injprefix, INJPREFIX_LEN) == 0) {
+	if ((tag[0] == 'x' || tag[0] == 'X') &&
+	    strncasecmp(tag, s->injprefix, INJPREFIX_LEN) == 0) {
 		proxy_refuse(s, p, seg, "BAD", "Tag already in use");
 		return;
 	}
