@@ -53,7 +53,7 @@ MAILHOST:=	etc/demo/mailhost.sh $(wildcard etc/demo/*.in)
 TEST_DATA:=	$(B)/tests/fixture.sh $(B)/tests/imapc.py \
 		$(MAILHOST:etc/demo/%=$(B)/tests/mailhost/%)
 BENCH_PROGS:=	$(B)/bin/imapx-bench
-BINS:=		$(B)/bin/imapxd
+BINS:=		$(B)/bin/imapxd $(B)/bin/imapxctl
 
 .PHONY: all check check-normal check-san demo demo-stop install fuzz clean \
 	bench man-lint
@@ -81,6 +81,10 @@ $(B)/libimapxd.a: $(IMAPXD_OBJS)
 	rm -f $@; ar rcs $@ $^
 
 $(B)/bin/imapxd: $(B)/obj/imapxd/imapxd.o $(B)/libimapxd.a $(B)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDLIBS)
+
+$(B)/bin/imapxctl: $(B)/obj/imapxctl/imapxctl.o $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDLIBS)
 

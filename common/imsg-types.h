@@ -53,7 +53,7 @@ enum imsg_type {
 	IMSG_CTL_PROC,		/* struct imsg_ctl_proc, one per child */
 	IMSG_CTL_RELOAD,	/* empty */
 	IMSG_CTL_OK,		/* empty */
-	IMSG_CTL_FAIL,		/* NUL-terminated reason */
+	IMSG_CTL_FAIL,		/* struct imsg_ctl_fail */
 	IMSG_CTL_END,		/* empty: end of a listing */
 };
 
@@ -112,6 +112,10 @@ struct imsg_peer {
  */
 struct imsg_credit {
 	uint32_t		 bytes;
+};
+
+struct imsg_ctl_fail {
+	char			 reason[256];
 };
 
 struct imsg_ctl_proc {

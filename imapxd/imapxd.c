@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "control.h"
 #include "frontend.h"
 #include "imapxd.h"
 #include "imsg.h"
@@ -48,6 +49,7 @@ struct child {
 	pid_t		 pid;
 	int		 running;
 	unsigned int	 restarts;
+	unsigned int	 sessions;	/* accounted connections */
 	unsigned int	 backoff_ms;
 	time_t		 started;
 	struct imsgbuf	 ibuf;
@@ -112,13 +114,17 @@ static void		child_dispatch(int, short, void *);
 static void		child_update(struct child *);
 static void		child_gone(struct child *);
 static void		parent_sig(int, short, void *);
-static void		reload(void);
+static int		reload(char *, size_t);
+static void		ctl_status(void *);
+static int		ctl_reload(char *, size_t);
 static void		shutdown_all(void);
 static void		acct_open(struct child *, struct imsg_conn *);
 static void		acct_user(struct child *, struct imsg_user *);
 static void		acct_close(unsigned int, uint64_t);
 static void		acct_worker_gone(unsigned int);
 static unsigned int	default_workers(void);
+
+static const struct control_ops	ctlops = { ctl_status, ctl_reload };
 
 static __dead2 void
 usage(void)
@@ -209,6 +215,8 @@ main(int argc, char *argv[])
 	signal_add(&ev_int, NULL);
 	signal_add(&ev_chld, NULL);
 	signal_add(&ev_pipe, NULL);
+	if (control_init(conf->ctlsock, &ctlops) == -1)
+		fatalx("cannot open the control socket %s", conf->ctlsock);
 
 	nworkers = conf->prefork > 0 ? (unsigned int)conf->prefork :
 	    default_workers();
@@ -614,7 +622,7 @@ parent_sig(int sig, short event, void *arg)
 	switch (sig) {
 	case SIGHUP:
 		log_info("reloading %s", conffile);
-		reload();
+		(void)reload(NULL, 0);
 		break;
 	case SIGTERM:
 	case SIGINT:
@@ -633,15 +641,18 @@ parent_sig(int sig, short event, void *arg)
  * to every worker.  Sessions already established go on unchanged; user,
  * chroot and prefork take effect at the next start of imapxd.
  */
-static void
-reload(void)
+static int
+reload(char *why, size_t whylen)
 {
 	struct imapxd_conf	*nconf;
 	unsigned int		 i;
 
 	if ((nconf = parse_config(conffile)) == NULL) {
 		log_warnx("reload failed, keeping the running configuration");
-		return;
+		if (why != NULL)
+			snprintf(why, whylen, "%s has errors, see the log; "
+			    "the running configuration stays", conffile);
+		return -1;
 	}
 	listeners_open(nconf, conf);
 	strlcpy(nconf->user, conf->user, sizeof(nconf->user));
@@ -653,6 +664,40 @@ reload(void)
 		if (workers[i].running)
 			child_send_conf(&workers[i]);
 	log_info("configuration reloaded");
+	return 0;
+}
+
+static int
+ctl_reload(char *why, size_t whylen)
+{
+	log_info("reload requested on the control socket");
+	return reload(why, whylen);
+}
+
+static void
+ctl_status(void *client)
+{
+	struct imsg_ctl_proc	p;
+	unsigned int		i;
+
+	for (i = 0; i < nworkers; i++) {
+		memset(&p, 0, sizeof(p));
+		p.proc = PROC_FRONTEND;
+		p.instance = i;
+		p.pid = workers[i].running ? workers[i].pid : -1;
+		p.restarts = workers[i].restarts;
+		p.sessions = workers[i].sessions;
+		control_reply(client, IMSG_CTL_PROC, &p, sizeof(p));
+	}
+	for (i = PROC_FRONTEND + 1; i < PROC_MAX; i++) {
+		if (!services[i].running)
+			continue;
+		memset(&p, 0, sizeof(p));
+		p.proc = i;
+		p.pid = services[i].pid;
+		p.restarts = services[i].restarts;
+		control_reply(client, IMSG_CTL_PROC, &p, sizeof(p));
+	}
 }
 
 static void
@@ -664,6 +709,7 @@ shutdown_all(void)
 
 	shutting_down = 1;
 	log_info("stopping");
+	control_cleanup();
 	for (i = 0; i < nworkers; i++)
 		if (workers[i].running && workers[i].pid > 0)
 			kill(workers[i].pid, SIGTERM);
@@ -769,10 +815,12 @@ acct_open(struct child *c, struct imsg_conn *ic)
 	a->byaddr = ca;
 	ca->n++;
 	nconns++;
+	c->sessions++;
 	if (RB_INSERT(accttree, &accts, a) != NULL) {
 		/* a worker reusing a live id is broken */
 		counter_put(&byaddr, ca);
 		nconns--;
+		c->sessions--;
 		free(a);
 		child_gone(c);
 		return;
@@ -810,6 +858,8 @@ acct_user(struct child *c, struct imsg_user *iu)
 static void
 acct_free(struct acct *a)
 {
+	if (a->worker < nworkers)
+		workers[a->worker].sessions--;
 	RB_REMOVE(accttree, &accts, a);
 	counter_put(&byaddr, a->byaddr);
 	counter_put(&byuser, a->byuser);
