@@ -320,10 +320,17 @@ END {
 		    "noop_p50_us")
 		row("NOOP round trip p99 (us)", "direct", "relay",
 		    "noop_p99_us")
+		if (v("relay", "pipe_ops_per_s") != "")
+			row("pipelined NOOPs/s", "direct", "relay",
+			    "pipe_ops_per_s")
 		a = v("relay", "noop_p50_us")
 		b = v("proxy", "noop_p50_us")
 		if (a > 0 && b != "")
 			printf "  imapxd p50 / relay p50: %.3f\n", b / a
+		a = v("relay", "pipe_ops_per_s")
+		b = v("proxy", "pipe_ops_per_s")
+		if (a > 0 && b != "")
+			printf "  imapxd pipelined / relay pipelined: %.3f\n", b / a
 	}
 	if (seen["tls"]) {
 		printf "\nTLS: imapxd on %s against the plaintext backend" \
@@ -459,8 +466,9 @@ for t in latency logins fetch pipeline; do
 		for p in $order; do
 			figure "$p" "$t"
 		done
-		if [ -n "$relay_pid" ] && [ "$t" = latency ]; then
-			figure relay latency
+		if [ -n "$relay_pid" ] &&
+		    { [ "$t" = latency ] || [ "$t" = pipeline ]; }; then
+			figure relay "$t"
 		fi
 		if [ -n "$tls" ] && has "$TLS_TESTS" "$t"; then
 			figure tls "$t"
