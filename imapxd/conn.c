@@ -97,6 +97,12 @@ void
 conn_start(struct conn *c)
 {
 	conn_update(c);
+	/*
+	 * A TLS client speaks first (ClientHello): try a read now, which
+	 * runs the handshake, instead of waiting for a server that waits.
+	 */
+	if (c->tls != NULL && c->fd != -1)
+		event_active(&c->rev, EV_READ, 1);
 }
 
 void

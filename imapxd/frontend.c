@@ -382,16 +382,18 @@ conf_end(void)
 		if (tls_configure(nconf->tlsctx, nconf->tlscfg) == -1)
 			fatalx("tls_configure: %s", tls_error(nconf->tlsctx));
 	}
-	if ((nconf->btlscfg = tls_config_new()) == NULL)
+	/*
+	 * Towards the backends: one configuration that verifies against the
+	 * CA bundle the parent sent, one for backends marked noverify.
+	 */
+	if ((nconf->btlscfg = tls_config_new()) == NULL ||
+	    (nconf->btlscfg_nv = tls_config_new()) == NULL)
 		fatalx("tls_config_new");
 	if (tls_ca.len > 0 && tls_config_set_ca_mem(nconf->btlscfg,
 	    (uint8_t *)tls_ca.data + tls_ca.off, tls_ca.len) == -1)
 		fatalx("TLS CA: %s", tls_config_error(nconf->btlscfg));
-	if (!TAILQ_EMPTY(&nconf->backends) &&
-	    (TAILQ_FIRST(&nconf->backends)->flags & BACKEND_NOVERIFY)) {
-		tls_config_insecure_noverifycert(nconf->btlscfg);
-		tls_config_insecure_noverifyname(nconf->btlscfg);
-	}
+	tls_config_insecure_noverifycert(nconf->btlscfg_nv);
+	tls_config_insecure_noverifyname(nconf->btlscfg_nv);
 	buf_free(&tls_cert, 0);
 	buf_free(&tls_key, 1);
 	buf_free(&tls_ca, 0);
@@ -438,6 +440,7 @@ fe_conf_unref(struct fe_conf *c)
 	tls_free(c->tlsctx);
 	tls_config_free(c->tlscfg);
 	tls_config_free(c->btlscfg);
+	tls_config_free(c->btlscfg_nv);
 	free(c);
 }
 

@@ -31,7 +31,8 @@ struct fe_conf {
 	struct backendlist	 backends;
 	struct tls_config	*tlscfg;	/* server side */
 	struct tls		*tlsctx;	/* server context, NULL if no TLS */
-	struct tls_config	*btlscfg;	/* towards the backend */
+	struct tls_config	*btlscfg;	/* towards a backend, verified */
+	struct tls_config	*btlscfg_nv;	/* ...one marked noverify */
 };
 
 #define TAG_MAX		128

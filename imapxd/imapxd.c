@@ -105,6 +105,7 @@ static __dead2 void	usage(void);
 static void		listeners_open(struct imapxd_conf *,
 			    struct imapxd_conf *);
 static void		tls_files_load(struct imapxd_conf *);
+static int		backend_verifies(struct imapxd_conf *);
 static void		child_start(struct child *);
 static void		channels_connect(struct child *);
 static void		channel_pair(struct child *, struct child *);
@@ -295,6 +296,19 @@ listeners_open(struct imapxd_conf *c, struct imapxd_conf *old)
 	}
 }
 
+/* Is there a backend whose certificate must be verified? */
+static int
+backend_verifies(struct imapxd_conf *c)
+{
+	struct backend	*be;
+
+	TAILQ_FOREACH(be, &c->backends, entry)
+		if ((be->flags & (BACKEND_TLS | BACKEND_STARTTLS)) &&
+		    !(be->flags & BACKEND_NOVERIFY))
+			return 1;
+	return 0;
+}
+
 static void
 tls_files_load(struct imapxd_conf *c)
 {
@@ -313,6 +327,11 @@ tls_files_load(struct imapxd_conf *c)
 	if (c->tls_ca[0] != '\0' &&
 	    (tls_ca = tls_load_file(c->tls_ca, &tls_ca_len, NULL)) == NULL)
 		fatalx("cannot load %s", c->tls_ca);
+	/* the workers cannot read files: send the system's bundle */
+	if (tls_ca == NULL && backend_verifies(c) &&
+	    (tls_ca = tls_load_file(tls_default_ca_cert_file(), &tls_ca_len,
+	    NULL)) == NULL)
+		fatalx("cannot load %s", tls_default_ca_cert_file());
 }
 
 static void

@@ -449,6 +449,13 @@ backend_begin(struct session *s, const char *user, const char *pass,
 	}
 }
 
+static struct tls_config *
+backend_tlscfg(struct session *s)
+{
+	return (s->login->be->flags & BACKEND_NOVERIFY) ?
+	    s->conf->btlscfg_nv : s->conf->btlscfg;
+}
+
 static void
 backend_connected(struct conn *c, void *arg)
 {
@@ -465,7 +472,7 @@ backend_connected(struct conn *c, void *arg)
 	c->flags |= CONN_SECRET;
 	if (s->login->be->flags & BACKEND_TLS) {
 		if ((tls = tls_client()) == NULL ||
-		    tls_configure(tls, s->conf->btlscfg) == -1 ||
+		    tls_configure(tls, backend_tlscfg(s)) == -1 ||
 		    tls_connect_socket(tls, c->fd, s->login->be->host) == -1) {
 			log_warnx("session %llu: backend TLS: %s",
 			    (unsigned long long)s->id,
@@ -577,7 +584,7 @@ backend_line(struct session *s, const char *p, size_t len)
 			    "Backend server refused STARTTLS");
 			return -1;
 		}
-		if (tls_configure(tls, s->conf->btlscfg) == -1 ||
+		if (tls_configure(tls, backend_tlscfg(s)) == -1 ||
 		    tls_connect_socket(tls, s->backend.fd,
 		    l->be->host) == -1) {
 			log_warnx("session %llu: backend TLS: %s",
