@@ -48,6 +48,24 @@ enum imsg_type {
 	/* Flow control on every channel, both ways. */
 	IMSG_CREDIT,		/* struct imsg_credit */
 
+	/*
+	 * XEXEC, F <-> execd over a service channel (common/chan.c).  The
+	 * imsg header's peerid carries the run id, chosen by the frontend
+	 * and unique on its channel.  "data" messages count against the
+	 * channel's window (chan_send), the others do not.
+	 */
+	IMSG_XEXEC_LIST,	/* F->E struct imsg_xexec_user: may run? */
+	IMSG_XEXEC_MODULE,	/* E->F struct imsg_xexec_module, each */
+	IMSG_XEXEC_LIST_END,	/* E->F empty */
+	IMSG_XEXEC_START,	/* F->E struct imsg_xexec_start */
+	IMSG_XEXEC_ARG,		/* F->E one client argument, raw bytes */
+	IMSG_XEXEC_GO,		/* F->E empty: arguments complete, run it */
+	IMSG_XEXEC_INPUT,	/* F->E data: bytes for the module's stdin */
+	IMSG_XEXEC_EOF,		/* F->E empty: close the module's stdin */
+	IMSG_XEXEC_CANCEL,	/* F->E empty: the session is gone: kill */
+	IMSG_XEXEC_OUTPUT,	/* E->F data: the module's output bytes */
+	IMSG_XEXEC_DONE,	/* E->F struct imsg_xexec_done, the last */
+
 	/* Control socket, imapxctl <-> P. */
 	IMSG_CTL_STATUS,	/* empty request */
 	IMSG_CTL_PROC,		/* struct imsg_ctl_proc, one per child */
@@ -112,6 +130,40 @@ struct imsg_peer {
  */
 struct imsg_credit {
 	uint32_t		 bytes;
+};
+
+struct imsg_xexec_user {
+	char			 user[IMAPX_USER_MAX];	/* canonical */
+};
+
+struct imsg_xexec_module {
+	char			 name[32];
+	char			 descr[128];
+	uint32_t		 interactive;
+};
+
+struct imsg_xexec_start {
+	char			 user[IMAPX_USER_MAX];	/* canonical */
+	char			 module[32];
+	uint32_t		 nargs;		/* IMSG_XEXEC_ARGs that follow */
+};
+
+/* Why a run ended; the frontend turns it into the tagged answer. */
+enum xexec_end {
+	XEXEC_EXITED,		/* status = exit status */
+	XEXEC_SIGNALED,		/* status = signal number */
+	XEXEC_TIMEOUT,		/* the wall-clock limit */
+	XEXEC_OUTPUT,		/* the output limit (bytes or lines) */
+	XEXEC_NOMODULE,		/* no such module, or not for this user */
+	XEXEC_BADARG,		/* the policy refused an argument */
+	XEXEC_LIMIT,		/* rate or concurrency limit */
+	XEXEC_FAILED		/* could not start it */
+};
+
+struct imsg_xexec_done {
+	uint32_t		 end;		/* enum xexec_end */
+	int32_t			 status;
+	char			 reason[128];	/* for the log and the NO */
 };
 
 struct imsg_ctl_fail {
