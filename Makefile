@@ -25,7 +25,7 @@ WARN=		-Wall -Wextra -Werror -Wno-unused-parameter \
 CFLAGS?=	-O2 -g
 ALL_CFLAGS=	$(CFLAGS) -std=gnu11 $(WARN) -D_GNU_SOURCE \
 		-DSYSCONFDIR=\"$(SYSCONFDIR)\" -DLIBEXECDIR=\"$(LIBEXECDIR)\" \
-		-Icommon -Iimapxd -I$(B)/gen $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+		-Icommon -Iimapxd -Iexecd -I$(B)/gen $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS=		$(PKG_LIBS) $(EXTRA_LDFLAGS)
 
 # Build variant: normal or san.
@@ -43,6 +43,9 @@ COMMON_OBJS:=	$(COMMON_SRCS:%.c=$(B)/obj/%.o)
 IMAPXD_SRCS:=	$(filter-out imapxd/imapxd.c,$(wildcard imapxd/*.c))
 IMAPXD_OBJS:=	$(IMAPXD_SRCS:%.c=$(B)/obj/%.o) \
 		$(if $(wildcard imapxd/parse.y),$(B)/obj/imapxd/parse.o)
+EXECD_SRCS:=	$(filter-out execd/execd.c,$(wildcard execd/*.c))
+EXECD_OBJS:=	$(EXECD_SRCS:%.c=$(B)/obj/%.o) \
+		$(if $(wildcard execd/parse.y),$(B)/obj/execd/parse.o)
 UNIT_SRCS:=	$(wildcard regress/unit/*_test.c)
 UNIT_PROGS:=	$(UNIT_SRCS:regress/unit/%.c=$(B)/tests/%)
 INTEG_SRCS:=	$(wildcard regress/integration/*_test.sh)
@@ -53,7 +56,8 @@ MAILHOST:=	etc/demo/mailhost.sh $(wildcard etc/demo/*.in)
 TEST_DATA:=	$(B)/tests/fixture.sh $(B)/tests/imapc.py \
 		$(MAILHOST:etc/demo/%=$(B)/tests/mailhost/%)
 BENCH_PROGS:=	$(B)/bin/imapx-bench
-BINS:=		$(B)/bin/imapxd $(B)/bin/imapxctl
+BINS:=		$(B)/bin/imapxd $(B)/bin/imapxctl \
+		$(if $(wildcard execd/execd.c),$(B)/bin/execd)
 
 .PHONY: all check check-normal check-san demo demo-stop install fuzz clean \
 	bench man-lint
@@ -61,8 +65,9 @@ BINS:=		$(B)/bin/imapxd $(B)/bin/imapxctl
 
 all: $(BINS) $(BENCH_PROGS)
 
-$(B)/obj/%.o: %.c $(wildcard common/*.h imapxd/*.h) \
-    $(if $(wildcard imapxd/parse.y),$(B)/gen/parse.h)
+$(B)/obj/%.o: %.c $(wildcard common/*.h imapxd/*.h execd/*.h) \
+    $(if $(wildcard imapxd/parse.y),$(B)/gen/parse.h) \
+    $(if $(wildcard execd/parse.y),$(B)/gen/execd_parse.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -73,6 +78,22 @@ $(B)/gen/parse.c $(B)/gen/parse.h: imapxd/parse.y
 $(B)/obj/imapxd/parse.o: $(B)/gen/parse.c $(wildcard common/*.h imapxd/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Wno-unused-but-set-variable -c -o $@ $<
+
+# execd's grammar gets its own symbol prefix: unit tests link both.
+$(B)/gen/execd_parse.c $(B)/gen/execd_parse.h: execd/parse.y
+	@mkdir -p $(B)/gen
+	$(YACC) -d -p execd_yy -o $(B)/gen/execd_parse.c execd/parse.y
+
+$(B)/obj/execd/parse.o: $(B)/gen/execd_parse.c $(wildcard common/*.h execd/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-unused-but-set-variable -c -o $@ $<
+
+$(B)/libexecd.a: $(EXECD_OBJS)
+	rm -f $@; ar rcs $@ $^
+
+$(B)/bin/execd: $(B)/obj/execd/execd.o $(B)/libexecd.a $(B)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDLIBS)
 
 $(B)/libcommon.a: $(COMMON_OBJS)
 	rm -f $@; ar rcs $@ $^
@@ -92,7 +113,8 @@ $(B)/bin/imapx-bench: regress/bench/imapx-bench.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDLIBS) -lm
 
-$(B)/tests/%_test: regress/unit/%_test.c $(B)/libimapxd.a $(B)/libcommon.a
+$(B)/tests/%_test: regress/unit/%_test.c $(B)/libimapxd.a $(B)/libexecd.a \
+    $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS) -latf-c
 
@@ -115,7 +137,7 @@ $(B)/tests/mailhost/%: etc/demo/%
 # Fuzz targets run as plain tests over their corpus and random inputs;
 # `make fuzz` builds the same targets for libFuzzer.
 $(B)/tests/fuzz_%: regress/fuzz/fuzz_%.c regress/fuzz/replay.c \
-    $(B)/libimapxd.a $(B)/libcommon.a
+    $(B)/libimapxd.a $(B)/libexecd.a $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -DFUZZ_CORPUS=\"$(CURDIR)/regress/fuzz/corpus/$*\" \
 	    -o $@ $^ $(LDLIBS)
