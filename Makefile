@@ -25,6 +25,7 @@ WARN=		-Wall -Wextra -Werror -Wno-unused-parameter \
 CFLAGS?=	-O2 -g
 ALL_CFLAGS=	$(CFLAGS) -std=gnu11 $(WARN) -D_GNU_SOURCE \
 		-DSYSCONFDIR=\"$(SYSCONFDIR)\" -DLIBEXECDIR=\"$(LIBEXECDIR)\" \
+		-DSBINDIR=\"$(SBINDIR)\" \
 		-Icommon -Iimapxd -Iexecd -I$(B)/gen $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS=		$(PKG_LIBS) $(EXTRA_LDFLAGS)
 

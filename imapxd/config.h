@@ -72,6 +72,18 @@ struct limits {
 	.idle_timeout = 30 * 60,			\
 }
 
+/* The service daemons imapxd starts; each has its own program. */
+#define SVC_EXECD		0
+#define SVC_SUBMITD		1
+#define SVC_NOTIFYD		2
+#define SVC_MAX			3
+
+struct service {
+	int			 enabled;
+	char			 program[PATH_MAX];	/* absolute */
+	char			 config[PATH_MAX];	/* its own file */
+};
+
 struct imapxd_conf {
 	char			 user[64];	/* children run as this user */
 	char			 chroot[PATH_MAX];
@@ -84,6 +96,7 @@ struct imapxd_conf {
 	struct listenerlist	 listeners;
 	struct backendlist	 backends;
 	struct limits		 limits;
+	struct service		 services[SVC_MAX];
 };
 
 /* parse.y */

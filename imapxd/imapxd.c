@@ -114,6 +114,8 @@ static void		child_send_conf(struct child *);
 static void		child_dispatch(int, short, void *);
 static void		child_update(struct child *);
 static void		child_gone(struct child *);
+static const char	*procname(struct child *);
+static struct child	*child_by_pid(pid_t);
 static void		parent_sig(int, short, void *);
 static int		reload(char *, size_t);
 static void		ctl_status(void *);
@@ -228,6 +230,16 @@ main(int argc, char *argv[])
 		evtimer_set(&workers[i].restart, child_restart_cb, &workers[i]);
 		child_start(&workers[i]);
 	}
+	/* the services after the workers: each pairs with all of them */
+	for (i = 0; i < SVC_MAX; i++) {
+		if (!conf->services[i].enabled)
+			continue;
+		services[PROC_EXECD + i].proc = PROC_EXECD + i;
+		services[PROC_EXECD + i].backoff_ms = BACKOFF_MIN_MS;
+		evtimer_set(&services[PROC_EXECD + i].restart,
+		    child_restart_cb, &services[PROC_EXECD + i]);
+		child_start(&services[PROC_EXECD + i]);
+	}
 	event_dispatch();
 	return 0;
 }
@@ -337,10 +349,13 @@ tls_files_load(struct imapxd_conf *c)
 static void
 child_start(struct child *c)
 {
-	char	*argv[8];
-	int	 sp[2], argc = 0;
-	pid_t	 pid;
+	struct service	*svc = NULL;
+	char		*argv[8];
+	int		 sp[2], argc = 0;
+	pid_t		 pid;
 
+	if (c->proc != PROC_FRONTEND)
+		svc = &conf->services[c->proc - PROC_EXECD];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0, sp) == -1)
 		fatal("socketpair");
@@ -350,16 +365,23 @@ child_start(struct child *c)
 	case 0:
 		if (dup2(sp[1], IMAPX_PARENT_FD) == -1)
 			fatal("dup2");
-		argv[argc++] = "imapxd: frontend";
-		argv[argc++] = "-P";
-		argv[argc++] = "frontend";
+		if (c->proc == PROC_FRONTEND) {
+			argv[argc++] = "imapxd: frontend";
+			argv[argc++] = "-P";
+			argv[argc++] = "frontend";
+		} else {
+			/* a service daemon: its own program and file */
+			argv[argc++] = svc->program;
+			argv[argc++] = "-f";
+			argv[argc++] = svc->config;
+		}
 		if (debug)
 			argv[argc++] = "-d";
 		if (verbose > 0)
 			argv[argc++] = verbose > 1 ? "-vv" : "-v";
 		argv[argc] = NULL;
-		execv(selfpath, argv);
-		fatal("execv %s", selfpath);
+		execv(c->proc == PROC_FRONTEND ? selfpath : svc->program, argv);
+		fatal("execv %s", argv[0]);
 	default:
 		break;
 	}
@@ -372,9 +394,11 @@ child_start(struct child *c)
 	imsgbuf_allow_fdpass(&c->ibuf);
 	event_set(&c->ev, sp[0], EV_READ | EV_PERSIST, child_dispatch, c);
 	event_add(&c->ev, NULL);
-	child_send_conf(c);
+	if (c->proc == PROC_FRONTEND)
+		child_send_conf(c);
 	channels_connect(c);
-	log_debug("started frontend %u, pid %d", c->instance, (int)pid);
+	log_debug("started %s %u, pid %d", procname(c), c->instance,
+	    (int)pid);
 }
 
 /*
@@ -454,7 +478,7 @@ child_send_conf(struct child *c)
 	struct imsg_listener	 il;
 	struct backend		*be;
 	struct listener		*l;
-	int			 fd;
+	int			 fd, i;
 
 	memset(&ic, 0, sizeof(ic));
 	ic.limits = conf->limits;
@@ -463,6 +487,9 @@ child_send_conf(struct child *c)
 	strlcpy(ic.domain, conf->domain, sizeof(ic.domain));
 	ic.worker = c->instance;
 	ic.services = 0;
+	for (i = 0; i < SVC_MAX; i++)
+		if (conf->services[i].enabled)
+			ic.services |= 1 << (PROC_EXECD + i);
 	ic.have_tls = tls_cert != NULL;
 	if (imsg_compose(&c->ibuf, IMSG_CONF_START, 0, 0, -1, &ic,
 	    sizeof(ic)) == -1)
@@ -592,46 +619,70 @@ child_gone(struct child *c)
 	imsgbuf_clear(&c->ibuf);
 	close(c->ibuf.fd);
 	c->ibuf.fd = -1;
-	acct_worker_gone(c->instance);
+	if (c->proc == PROC_FRONTEND)
+		acct_worker_gone(c->instance);
 	if (c->pid > 0)
 		kill(c->pid, SIGKILL);
+}
+
+static const char *
+procname(struct child *c)
+{
+	static const char *names[PROC_MAX] = {
+		"parent", "frontend", "execd", "submitd", "notifyd"
+	};
+
+	return names[c->proc];
+}
+
+static struct child *
+child_by_pid(pid_t pid)
+{
+	unsigned int	i;
+
+	for (i = 0; i < nworkers; i++)
+		if (workers[i].pid == pid)
+			return &workers[i];
+	for (i = PROC_EXECD; i < PROC_MAX; i++)
+		if (services[i].pid == pid)
+			return &services[i];
+	return NULL;
 }
 
 static void
 reap(void)
 {
 	struct timeval	 tv;
-	unsigned int	 i;
+	struct child	*c;
 	pid_t		 pid;
 	int		 status;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		for (i = 0; i < nworkers; i++)
-			if (workers[i].pid == pid)
-				break;
-		if (i == nworkers)
+		if ((c = child_by_pid(pid)) == NULL)
 			continue;
 		if (WIFSIGNALED(status))
-			log_warnx("frontend %u (pid %d) killed by signal %d",
-			    i, (int)pid, WTERMSIG(status));
+			log_warnx("%s %u (pid %d) killed by signal %d",
+			    procname(c), c->instance, (int)pid,
+			    WTERMSIG(status));
 		else
-			log_warnx("frontend %u (pid %d) exited with status %d",
-			    i, (int)pid, WEXITSTATUS(status));
-		child_gone(&workers[i]);
-		workers[i].running = 0;
-		workers[i].pid = 0;
+			log_warnx("%s %u (pid %d) exited with status %d",
+			    procname(c), c->instance, (int)pid,
+			    WEXITSTATUS(status));
+		child_gone(c);
+		c->running = 0;
+		c->pid = 0;
 		if (shutting_down)
 			continue;
 		/* back off if it keeps dying; a long life resets that */
-		if (time(NULL) - workers[i].started >= STABLE_SECS)
-			workers[i].backoff_ms = BACKOFF_MIN_MS;
-		tv.tv_sec = workers[i].backoff_ms / 1000;
-		tv.tv_usec = (workers[i].backoff_ms % 1000) * 1000;
-		workers[i].restarts++;
-		workers[i].backoff_ms *= 2;
-		if (workers[i].backoff_ms > BACKOFF_MAX_MS)
-			workers[i].backoff_ms = BACKOFF_MAX_MS;
-		evtimer_add(&workers[i].restart, &tv);
+		if (time(NULL) - c->started >= STABLE_SECS)
+			c->backoff_ms = BACKOFF_MIN_MS;
+		tv.tv_sec = c->backoff_ms / 1000;
+		tv.tv_usec = (c->backoff_ms % 1000) * 1000;
+		c->restarts++;
+		c->backoff_ms *= 2;
+		if (c->backoff_ms > BACKOFF_MAX_MS)
+			c->backoff_ms = BACKOFF_MAX_MS;
+		evtimer_add(&c->restart, &tv);
 	}
 }
 
@@ -732,6 +783,9 @@ shutdown_all(void)
 	for (i = 0; i < nworkers; i++)
 		if (workers[i].running && workers[i].pid > 0)
 			kill(workers[i].pid, SIGTERM);
+	for (i = PROC_EXECD; i < PROC_MAX; i++)
+		if (services[i].running && services[i].pid > 0)
+			kill(services[i].pid, SIGTERM);
 	for (left = 100; left > 0; left--) {
 		while (waitpid(-1, &status, WNOHANG) > 0)
 			;

@@ -53,7 +53,12 @@ static int	 add_backend(const char *, struct backend_opts *);
 static int	 addr_name(const struct sockaddr *, socklen_t, char *, size_t);
 static int	 check_config(const char *);
 
+static int	 service_index(const char *);
+
+static const char *service_names[SVC_MAX] = { "execd", "submitd", "notifyd" };
+
 static struct imapxd_conf	*conf;
+static int			 cursvc;
 static struct listen_opts	 lopts;
 static struct backend_opts	 bopts;
 static char			 tls_listener_at[PATH_MAX + 16];
@@ -71,7 +76,7 @@ typedef struct {
 %token	BACKEND CA CERTIFICATE CHROOT CONNECTIONS CONTROL DOMAIN FORWARDID
 %token	IDLE IMSP INCLUDE KEY LIMIT LINE LISTEN LITERAL LOGIN LOGINCMDS
 %token	LOGINLINE LOGINLITERAL NOVERIFY ON PERADDRESS PERUSER PORT PREFORK
-%token	SESSIONS SOCKET STARTTLS TIMEOUT TLS USER
+%token	SESSIONS SOCKET STARTTLS TIMEOUT TLS USER SERVICE PROGRAM CONFIG
 %token	ERROR
 %token	<v.string>	STRING
 %token	<v.number>	NUMBER
@@ -88,6 +93,7 @@ grammar		: /* empty */
 		| grammar backend '\n'
 		| grammar limit '\n'
 		| grammar timeout '\n'
+		| grammar service '\n'
 		| grammar error '\n'		{ yyerrok; }
 		;
 
@@ -150,6 +156,38 @@ main		: USER STRING			{
 		| TLS CA STRING			{
 			if (set_string(conf->tls_ca, sizeof(conf->tls_ca),
 			    $3, "tls ca") == -1)
+				YYERROR;
+		}
+		;
+
+/* service execd [program "path"] [config "path"] */
+service		: SERVICE STRING		{
+			if ((cursvc = service_index($2)) == -1) {
+				yyerror("unknown service %s", $2);
+				YYERROR;
+			}
+			conf->services[cursvc].enabled = 1;
+		} serviceopts
+		;
+
+serviceopts	: /* empty */
+		| serviceopts serviceopt
+		;
+
+serviceopt	: PROGRAM STRING		{
+			if ($2[0] != '/') {
+				yyerror("program %s: not an absolute path", $2);
+				YYERROR;
+			}
+			if (set_string(conf->services[cursvc].program,
+			    sizeof(conf->services[cursvc].program), $2,
+			    "program") == -1)
+				YYERROR;
+		}
+		| CONFIG STRING			{
+			if (set_string(conf->services[cursvc].config,
+			    sizeof(conf->services[cursvc].config), $2,
+			    "config") == -1)
 				YYERROR;
 		}
 		;
@@ -310,6 +348,7 @@ static const struct conffile_keyword keywords[] = {
 	{ "ca",			CA },
 	{ "certificate",	CERTIFICATE },
 	{ "chroot",		CHROOT },
+	{ "config",		CONFIG },
 	{ "connections",	CONNECTIONS },
 	{ "control",		CONTROL },
 	{ "domain",		DOMAIN },
@@ -332,6 +371,8 @@ static const struct conffile_keyword keywords[] = {
 	{ "per-user",		PERUSER },
 	{ "port",		PORT },
 	{ "prefork",		PREFORK },
+	{ "program",		PROGRAM },
+	{ "service",		SERVICE },
 	{ "sessions",		SESSIONS },
 	{ "socket",		SOCKET },
 	{ "starttls",		STARTTLS },
@@ -377,17 +418,36 @@ yyerror(const char *fmt, ...)
 	return (0);
 }
 
+static int
+service_index(const char *name)
+{
+	int	i;
+
+	for (i = 0; i < SVC_MAX; i++)
+		if (strcmp(name, service_names[i]) == 0)
+			return i;
+	return -1;
+}
+
 struct imapxd_conf *
 parse_config(const char *filename)
 {
 	static const struct limits	 limits = LIMITS_DEFAULT_INIT;
-	int				 errors;
+	int				 errors, i;
 
 	if ((conf = calloc(1, sizeof(*conf))) == NULL)
 		fatal("%s", __func__);
 	strlcpy(conf->user, IMAPXD_USER, sizeof(conf->user));
 	strlcpy(conf->chroot, IMAPXD_CHROOT, sizeof(conf->chroot));
 	strlcpy(conf->ctlsock, IMAPXD_CTLSOCK, sizeof(conf->ctlsock));
+	for (i = 0; i < SVC_MAX; i++) {
+		snprintf(conf->services[i].program,
+		    sizeof(conf->services[i].program), "%s/%s", SBINDIR,
+		    service_names[i]);
+		snprintf(conf->services[i].config,
+		    sizeof(conf->services[i].config), "%s/%s.conf", SYSCONFDIR,
+		    service_names[i]);
+	}
 	TAILQ_INIT(&conf->listeners);
 	TAILQ_INIT(&conf->backends);
 	conf->limits = limits;
