@@ -27,6 +27,7 @@ static void	conn_writecb(int, short, void *);
 static void	conn_do_read(struct conn *);
 static void	conn_do_write(struct conn *);
 static void	conn_update(struct conn *);
+static void	conn_connected(struct conn *);
 static int	buf_reserve(struct buf *, size_t);
 
 void
@@ -138,8 +139,9 @@ conn_update(struct conn *c)
 	 * always closes on them, has been told (conn_readcb).
 	 */
 	wantr = !(c->flags & (CONN_PAUSED | CONN_CONNECTING)) ||
-	    (c->flags & CONN_WWANTR);
-	wantw = (c->flags & (CONN_CONNECTING | CONN_RWANTW)) ||
+	    (c->flags & (CONN_WWANTR | CONN_SERVERFIRST));
+	wantw = (c->flags & CONN_RWANTW) ||
+	    ((c->flags & CONN_CONNECTING) && !(c->flags & CONN_SERVERFIRST)) ||
 	    (c->out.len > 0 && !(c->flags & (CONN_WWANTR | CONN_ERROR)));
 	if (wantr) {
 		if (!event_pending(&c->rev, EV_READ, NULL))
@@ -351,6 +353,15 @@ conn_readcb(int fd, short event, void *arg)
 {
 	struct conn	*c = arg;
 
+	/*
+	 * A server that speaks first: its first bytes (or the error) also
+	 * say the connect finished, one wakeup instead of two.
+	 */
+	if (c->flags & CONN_CONNECTING) {
+		conn_connected(c);
+		if (c->fd == -1 || (c->flags & CONN_ERROR))
+			return;
+	}
 	if (c->flags & CONN_WWANTR) {
 		conn_do_write(c);
 		conn_update(c);
@@ -367,24 +378,32 @@ conn_readcb(int fd, short event, void *arg)
 		c->on_read(c, c->arg);
 }
 
+/* A non-blocking connect(2) finished, one way or the other. */
+static void
+conn_connected(struct conn *c)
+{
+	int		 err = 0;
+	socklen_t	 len = sizeof(err);
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		err = errno;
+	c->flags &= ~(CONN_CONNECTING | CONN_SERVERFIRST);
+	if (err != 0) {
+		errno = err;
+		c->flags |= CONN_ERROR;
+	}
+	conn_update(c);
+	if (c->on_connect != NULL)
+		c->on_connect(c, c->arg);
+}
+
 static void
 conn_writecb(int fd, short event, void *arg)
 {
 	struct conn	*c = arg;
-	int		 err = 0;
-	socklen_t	 len = sizeof(err);
 
 	if (c->flags & CONN_CONNECTING) {
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
-			err = errno;
-		c->flags &= ~CONN_CONNECTING;
-		if (err != 0) {
-			errno = err;
-			c->flags |= CONN_ERROR;
-		}
-		conn_update(c);
-		if (c->on_connect != NULL)
-			c->on_connect(c, c->arg);
+		conn_connected(c);
 		return;
 	}
 	if (c->flags & CONN_RWANTW) {
@@ -413,8 +432,14 @@ conn_starttls(struct conn *c, struct tls *tls)
 	return 0;
 }
 
+/*
+ * Connect without blocking; on_connect runs when it is done.  With
+ * serverfirst (a plaintext IMAP server greets first) completion is seen
+ * on the read event, together with the greeting.
+ */
 int
-conn_connect(struct conn *c, const struct sockaddr *sa, socklen_t len)
+conn_connect(struct conn *c, const struct sockaddr *sa, socklen_t len,
+    int serverfirst)
 {
 	int	fd;
 
@@ -429,7 +454,7 @@ conn_connect(struct conn *c, const struct sockaddr *sa, socklen_t len)
 	}
 	/* Even an immediate success is reported from the write event. */
 	c->fd = fd;
-	c->flags = CONN_CONNECTING;
+	c->flags = CONN_CONNECTING | (serverfirst ? CONN_SERVERFIRST : 0);
 	event_set(&c->rev, fd, EV_READ | EV_PERSIST, conn_readcb, c);
 	event_set(&c->wev, fd, EV_WRITE, conn_writecb, c);
 	conn_update(c);

@@ -36,6 +36,7 @@ typedef void (*conn_cb)(struct conn *, void *);
 #define CONN_CONNECTING	0x20	/* non-blocking connect(2) in progress */
 #define CONN_RWANTW	0x40	/* TLS read wants POLLOUT */
 #define CONN_WWANTR	0x80	/* TLS write wants POLLIN */
+#define CONN_SERVERFIRST 0x100	/* connecting: the peer greets first */
 
 struct conn {
 	int		 fd;
@@ -66,7 +67,7 @@ void	 conn_flush(struct conn *);
 size_t	 conn_outlen(struct conn *);
 void	 conn_consume(struct conn *, size_t);
 int	 conn_starttls(struct conn *, struct tls *);
-int	 conn_connect(struct conn *, const struct sockaddr *, socklen_t);
+int	 conn_connect(struct conn *, const struct sockaddr *, socklen_t, int);
 void	 conn_setnodelay(int);
 
 void	 buf_free(struct buf *, int);

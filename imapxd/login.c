@@ -440,8 +440,9 @@ backend_begin(struct session *s, const char *user, const char *pass,
 	conn_pause(&s->client, 1);
 	s->backend.arg = s;
 	s->backend.on_connect = backend_connected;
+	/* a plaintext backend greets first; a TLS one waits for us */
 	if (conn_connect(&s->backend, (struct sockaddr *)&l->be->ss,
-	    l->be->sslen) == -1) {
+	    l->be->sslen, !(l->be->flags & BACKEND_TLS)) == -1) {
 		log_warn("session %llu: backend %s", (unsigned long long)s->id,
 		    l->be->name);
 		s->backend.fd = -1;
