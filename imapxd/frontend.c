@@ -79,7 +79,6 @@ static void	session_timeout(int, short, void *);
 static void	session_free_cb(int, short, void *);
 static void	session_drained(struct conn *, void *);
 static void	frontend_sig(int, short, void *);
-static void	service_channel(uint32_t, int);
 static void	service_dispatch(struct chan *, struct imsg *);
 static void	service_closed(struct chan *);
 
@@ -337,7 +336,7 @@ parent_imsg(struct imsg *imsg)
 		    (fd = imsg_get_fd(imsg)) == -1 || peer.proc <= PROC_FRONTEND ||
 		    peer.proc >= PROC_MAX)
 			fatalx("bad IMSG_PEER_CHANNEL");
-		service_channel(peer.proc, fd);
+		fe_service_channel(peer.proc, fd);
 		break;
 	case IMSG_CONN_ACCEPT:
 	case IMSG_CONN_REFUSE:
@@ -651,9 +650,10 @@ session_free_cb(int fd, short event, void *arg)
 /*
  * A service daemon (re)started: the parent sends one end of a fresh
  * socketpair.  Nothing of the service's own passes descriptors to us.
+ * Exported for the unit tests, which play the service on a socketpair.
  */
-static void
-service_channel(uint32_t proc, int fd)
+void
+fe_service_channel(int proc, int fd)
 {
 	struct fe_service	*sv = &services[proc];
 

@@ -205,6 +205,7 @@ void	 fe_conf_unref(struct fe_conf *);
 const char *fe_caps_extra(struct session *);
 int	 fe_service_up(int);
 struct chan *fe_service_chan(int);
+void	 fe_service_channel(int, int);
 void	 fe_service_register(int, void (*)(struct imsg *));
 int	 session_cmp(struct session *, struct session *);
 
@@ -240,5 +241,9 @@ void	 lcmd_resume(struct session *);
 void	 lcmd_done(struct session *, const char *, ...)
 	    __attribute__((__format__ (printf, 2, 3)));
 void	 lcmd_cancel(struct session *, const char *);
+
+/* xexec.c: the XEXEC command (doc/xexec.md) */
+void	 xexec_init(void);
+size_t	 xexec_escape(const char *, size_t, char *, size_t, int);
 
 #endif
