@@ -6,6 +6,7 @@
 #define EXECD_POLICY_H
 
 #include <sys/queue.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <limits.h>
@@ -40,6 +41,7 @@ struct modpath {
 struct module {
 	TAILQ_ENTRY(module)	 entry;
 	char			 name[MODULE_NAME_MAX];
+	char			 where[PATH_MAX + 16];	/* "file:line", for logs */
 	char			 descr[128];	/* one line, for bare XEXEC */
 	char			 program[PATH_MAX];	/* absolute */
 	/* argv template: %u user@domain, %l local part, %d domain,
