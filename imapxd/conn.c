@@ -76,6 +76,8 @@ buf_reserve(struct buf *b, size_t n)
 int
 buf_append(struct buf *b, const void *data, size_t len)
 {
+	if (len == 0)
+		return 0;
 	if (buf_reserve(b, len) == -1)
 		return -1;
 	memcpy(b->data + b->off + b->len, data, len);

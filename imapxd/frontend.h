@@ -189,6 +189,7 @@ struct session {
 	enum idle		 idle;		/* the backend's IDLE state */
 	int			 idle_done;	/* client said DONE meanwhile */
 	struct buf		 held;		/* our lines, held mid-response */
+	int			 held_paused;	/* client paused: held is full */
 	struct lcmd		*local;		/* local command running */
 	char			*mailbox;	/* selected, if any */
 	char			*pendbox;	/* SELECT/EXAMINE in flight */

@@ -25,6 +25,7 @@
 #define RESP_HOLD_MAX	(64 * 1024)	/* longer response lines stream */
 #define STREAM_TAIL	32		/* room for "~{n+}" at a line end */
 #define ABORT_BYTES	" \x7f\r\n"	/* ends any command with a BAD */
+#define HELD_MAX	(64 * 1024)	/* our lines held mid-response */
 
 static void	proxy_client_drain(struct conn *, void *);
 static void	proxy_backend_drain(struct conn *, void *);
@@ -122,10 +123,20 @@ proxy_local(struct session *s, const char *fmt, ...)
 		n = sizeof(line) - 3;
 	line[n++] = '\r';
 	line[n++] = '\n';
-	if (s->rs == RS_START)
+	if (s->rs == RS_START) {
 		conn_queue(&s->client, line, n);
-	else if (buf_append(&s->held, line, n) == -1)
+		return;
+	}
+	if (buf_append(&s->held, line, n) == -1)
 		fatal("%s", __func__);
+	/*
+	 * A client that keeps a response open by not reading must not make
+	 * us hold its refusals without bound: stop reading its commands.
+	 */
+	if (s->held.len > HELD_MAX && !s->held_paused) {
+		s->held_paused = 1;
+		conn_pause(&s->client, 1);
+	}
 }
 
 static void
@@ -347,10 +358,15 @@ proxy_refuse_stream(struct session *s, struct imap_seg *seg)
 		s->cs = CS_CMD;
 }
 
+/*
+ * A local command was answered, maybe from outside any input handler
+ * (a service's reply): what that unblocked must be written now.
+ */
 void
 proxy_command_done(struct session *s)
 {
 	command_boundary(s);
+	conn_flush(&s->backend);
 }
 
 /*
@@ -701,6 +717,10 @@ response_end(struct session *s)
 		conn_queue(&s->client, s->held.data + s->held.off,
 		    s->held.len);
 		buf_free(&s->held, 0);
+	}
+	if (s->held_paused) {
+		s->held_paused = 0;
+		conn_pause(&s->client, 0);
 	}
 }
 
