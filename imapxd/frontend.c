@@ -147,6 +147,8 @@ frontend(int debug, int verbose)
 	sandbox_enter(FRONTEND_PROMISES);
 	log_debug("worker %u ready", firstconf.worker);
 
+	xexec_register();
+
 	signal_set(&ev_term, SIGTERM, frontend_sig, NULL);
 	signal_set(&ev_int, SIGINT, frontend_sig, NULL);
 	signal_set(&ev_hup, SIGHUP, frontend_sig, NULL);
@@ -657,7 +659,11 @@ fe_service_channel(int proc, int fd)
 {
 	struct fe_service	*sv = &services[proc];
 
-	chan_close(&sv->chan);
+	/* a restarted service: what waited on the old one is answered */
+	if (sv->chan.open) {
+		chan_close(&sv->chan);
+		service_closed(&sv->chan);
+	}
 	if (chan_init(&sv->chan, fd, 0, service_dispatch, NULL,
 	    service_closed, sv) == -1)
 		fatal("%s", __func__);

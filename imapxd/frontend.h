@@ -244,7 +244,7 @@ void	 lcmd_done(struct session *, const char *, ...)
 void	 lcmd_cancel(struct session *, const char *);
 
 /* xexec.c: the XEXEC command (doc/xexec.md) */
-void	 xexec_init(void);
+void	 xexec_register(void);
 size_t	 xexec_escape(const char *, size_t, char *, size_t, int);
 
 #endif

@@ -152,7 +152,7 @@ xrun_cmp(struct xrun *a, struct xrun *b)
 
 /* Called once per worker, before any session. */
 void
-xexec_init(void)
+xexec_register(void)
 {
 	lcmd_register(&xexec_ops);
 	fe_service_register(PROC_EXECD, xexec_dispatch);

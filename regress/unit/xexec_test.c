@@ -123,7 +123,7 @@ start(void)
 	conn_init(&sess->client, csv[1], NULL, sess);
 	conn_init(&sess->backend, bsv[1], NULL, sess);
 	evtimer_set(&sess->timer, timer_cb, sess);
-	xexec_init();
+	xexec_register();
 	execd_up();
 	proxy_start(sess);
 	ATF_REQUIRE_EQ(sess->state, S_PROXY);
