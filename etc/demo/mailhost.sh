@@ -6,8 +6,9 @@
 # directory, nothing in /etc touched.  Run as root.
 #
 #	mailhost.sh users
-#		create the system users _imapx (imapxd) and _imapxmail (owner
-#		of every mailbox) if they are missing
+#		create the system users _imapx (imapxd), _imapxmail (owner
+#		of every mailbox) and, for the XEXEC modules (etc/modules),
+#		_imapxmod and _imapxpw (changepassword) if they are missing
 #	mailhost.sh start DIR
 #		start Dovecot and OpenSMTPD; the first start takes the ports
 #		from MH_DOVECOT_PORT, MH_LMTP_PORT, MH_SMTP_PORT and, for
@@ -19,10 +20,14 @@
 #	mailhost.sh stop DIR
 #	mailhost.sh status DIR
 #
-# Users (passwd file DIR/dovecot/passwd): alice/alice-secret,
+# Users (passwd file DIR/dovecot/auth/passwd): alice/alice-secret,
 # bob/bob-secret, load0001..loadNNNN/load-secret (MH_LOAD_USERS, default
 # 2000), all in example.test.  Each may log in as "alice" or as
 # "alice@example.test"; Dovecot's canonical name is the full address.
+# The changepassword module (as _imapxpw) replaces the passwd file: its
+# directory is _imapxpw's and setgid to Dovecot's group, which reads it.
+# The calendar module (as _imapxmod) keeps its data under DIR/calendar;
+# the Sieve modules write in the mail homes, DIR/mail/DOMAIN/LOCAL.
 #
 # OpenSMTPD compiles in /var/spool/smtpd and /run/smtpd.sock, so each
 # instance runs in a private mount namespace with DIR/smtpd/spool mounted
@@ -36,6 +41,8 @@
 MH_TEMPLATES=$(cd "$(dirname "$0")" && pwd)
 MH_MAILUSER=_imapxmail
 MH_IMAPXUSER=_imapx
+MH_MODUSER=_imapxmod
+MH_PWUSER=_imapxpw
 MH_WAIT=${MH_WAIT:-30}
 
 mh_err()
@@ -64,7 +71,8 @@ mh_user()
 
 mh_users()
 {
-	mh_user "$MH_IMAPXUSER" && mh_user "$MH_MAILUSER"
+	mh_user "$MH_IMAPXUSER" && mh_user "$MH_MAILUSER" &&
+	mh_user "$MH_MODUSER" && mh_user "$MH_PWUSER"
 }
 
 # mh_subst TEMPLATE OUT: replace @NAME@ by the values below.
@@ -174,7 +182,10 @@ mh_spawn()
 
 mh_passwd()
 {
-	[ -s "$DIR/dovecot/passwd" ] && return 0
+	[ -s "$DIR/dovecot/auth/passwd" ] && return 0
+	mkdir -p "$DIR/dovecot/auth" &&
+	chown "$MH_PWUSER:dovecot" "$DIR/dovecot/auth" &&
+	chmod 2750 "$DIR/dovecot/auth" || return 1
 	# Hash each password once; the load users share one hash.
 	_conf=$DIR/dovecot/dovecot.conf
 	_a=$(doveadm -c "$_conf" pw -s SHA512-CRYPT -p alice-secret) &&
@@ -190,10 +201,10 @@ mh_passwd()
 			for (i = 1; i <= n; i++)
 				printf("load%04d@example.test:%s\n", i, h)
 		}'
-	} >"$DIR/dovecot/passwd.tmp" &&
-	chown root:dovecot "$DIR/dovecot/passwd.tmp" &&
-	chmod 0640 "$DIR/dovecot/passwd.tmp" &&
-	mv "$DIR/dovecot/passwd.tmp" "$DIR/dovecot/passwd"
+	} >"$DIR/dovecot/auth/passwd.tmp" &&
+	chown "$MH_PWUSER:dovecot" "$DIR/dovecot/auth/passwd.tmp" &&
+	chmod 0640 "$DIR/dovecot/auth/passwd.tmp" &&
+	mv "$DIR/dovecot/auth/passwd.tmp" "$DIR/dovecot/auth/passwd"
 }
 
 mh_start_dovecot()
@@ -202,8 +213,10 @@ mh_start_dovecot()
 		echo "dovecot already running (pid $(mh_pid dovecot))"
 		return 0
 	fi
-	mkdir -p "$DIR/dovecot/run" "$DIR/dovecot/state" "$DIR/mail" &&
+	mkdir -p "$DIR/dovecot/run" "$DIR/dovecot/state" "$DIR/mail" \
+	    "$DIR/calendar" &&
 	chown "$MH_MAILUSER:" "$DIR/mail" && chmod 0700 "$DIR/mail" &&
+	chown "$MH_MODUSER:" "$DIR/calendar" && chmod 0700 "$DIR/calendar" &&
 	mh_subst dovecot.conf.in "$DIR/dovecot/dovecot.conf" &&
 	mh_passwd || return 1
 	# The master holds descriptors for thousands of imap processes.
@@ -223,7 +236,8 @@ mh_start_smtpd()
 	chmod 0755 "$DIR/smtpd" "$DIR/smtpd/spool" "$DIR/smtpd/run" &&
 	mh_subst smtpd.conf.in "$DIR/smtpd/smtpd.conf" &&
 	chmod 0644 "$DIR/smtpd/smtpd.conf" &&
-	sed "s/:.*/ $MH_MAILUSER/" "$DIR/dovecot/passwd" >"$DIR/smtpd/users" ||
+	sed "s/:.*/ $MH_MAILUSER/" "$DIR/dovecot/auth/passwd" \
+	    >"$DIR/smtpd/users" ||
 	    return 1
 	if ! smtpd -n -f "$DIR/smtpd/smtpd.conf" >"$DIR/smtpd.log" 2>&1; then
 		mh_err "bad smtpd.conf"
