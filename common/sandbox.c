@@ -308,6 +308,9 @@ static const int sys_stdio[] = {
 	SCMP_SYS(munlock), SCMP_SYS(rt_sigaction), SCMP_SYS(rt_sigprocmask),
 	SCMP_SYS(rt_sigpending), SCMP_SYS(sigaltstack), SCMP_SYS(futex),
 	SCMP_SYS(sched_yield), SCMP_SYS(uname), SCMP_SYS(sysinfo),
+	/* what coreutils and libc call on open descriptors (cat, sort) */
+	SCMP_SYS(fadvise64), SCMP_SYS(fstatfs), SCMP_SYS(mincore),
+	SCMP_SYS(sched_getaffinity),
 	SCMP_SYS(getrlimit), SCMP_SYS(getrusage), SCMP_SYS(umask),
 	SCMP_SYS(rseq), SCMP_SYS(set_robust_list),
 	/* Only adds filters: lets a second sandbox_enter() narrow. */
@@ -335,6 +338,7 @@ static const int sys_rpath[] = {
 	SCMP_SYS(stat), SCMP_SYS(lstat), SCMP_SYS(newfstatat),
 	SCMP_SYS(statx), SCMP_SYS(readlink), SCMP_SYS(readlinkat),
 	SCMP_SYS(getdents), SCMP_SYS(getdents64), SCMP_SYS(access),
+	SCMP_SYS(statfs),
 	SCMP_SYS(faccessat), SCMP_SYS(faccessat2), SCMP_SYS(chdir),
 	SCMP_SYS(fchdir), SCMP_SYS(getcwd),
 };
@@ -379,16 +383,12 @@ static const int sys_id[] = {
 	SCMP_SYS(setrlimit), SCMP_SYS(prlimit64), SCMP_SYS(setpriority),
 };
 
-#ifdef IMAPX_SANITIZE
 /*
- * What ASan/UBSan touch to report an error beyond "stdio": they read
- * /proc/self/maps (cached by sanitizer_prepare()) and look for the binary
- * and a symbolizer (the rpath calls, see rpath_calls()), count CPUs.
+ * ASan/UBSan, to report an error, read /proc/self/maps (cached by
+ * sanitizer_prepare()), look for the binary and a symbolizer (the rpath
+ * calls, see rpath_calls()) and count CPUs (sched_getaffinity, which
+ * "stdio" allows anyway).
  */
-static const int sys_sanitizer[] = {
-	SCMP_SYS(sched_getaffinity),
-};
-#endif
 
 int
 sandbox_landlock_abi(void)
@@ -717,9 +717,6 @@ sc_stdio(scmp_filter_ctx ctx, int p)
 	if (p & PLEDGE_TTY)
 		sc_allow_eq(ctx, SCMP_SYS(ioctl), 1, tty_ioctl,
 		    nitems(tty_ioctl));
-#ifdef IMAPX_SANITIZE
-	sc_allow(ctx, sys_sanitizer, nitems(sys_sanitizer));
-#endif
 }
 
 static void

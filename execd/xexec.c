@@ -470,11 +470,12 @@ xexec_arg(struct xchan *xc, struct imsg *imsg)
 		xchan_fail(xc, "IMSG_XEXEC_ARG without START");
 		return;
 	}
-	if (imsg_get_ibuf(imsg, &ib) == -1) {
+	/* an empty argument ("" or {0}) is an empty payload, not an error */
+	len = imsg_get_len(imsg);
+	if (len > 0 && imsg_get_ibuf(imsg, &ib) == -1) {
 		xchan_fail(xc, "bad IMSG_XEXEC_ARG");
 		return;
 	}
-	len = ibuf_size(&ib);
 	if (r->got++ >= r->nargs || r->got > MODULE_ARGS_MAX) {
 		run_refuse(r, XEXEC_BADARG, "wrong number of arguments");
 		return;
@@ -484,7 +485,8 @@ xexec_arg(struct xchan *xc, struct imsg *imsg)
 	/* raw bytes: terminated before anything (regexec) reads them */
 	if ((arg = malloc(len + 1)) == NULL)
 		fatal("%s", __func__);
-	memcpy(arg, ibuf_data(&ib), len);
+	if (len > 0)
+		memcpy(arg, ibuf_data(&ib), len);
 	arg[len] = '\0';
 	if (policy_check_arg(r->mod, arg, len, why, sizeof(why)) == -1) {
 		freezero(arg, len + 1);
