@@ -54,8 +54,10 @@ INTEG_PROGS:=	$(INTEG_SRCS:regress/integration/%.sh=$(B)/tests/%)
 FUZZ_SRCS:=	$(wildcard regress/fuzz/fuzz_*.c)
 FUZZ_PROGS:=	$(FUZZ_SRCS:regress/fuzz/%.c=$(B)/tests/%)
 MAILHOST:=	etc/demo/mailhost.sh $(wildcard etc/demo/*.in)
+MODULES:=	$(wildcard etc/modules/* etc/execd.d/*.conf)
 TEST_DATA:=	$(B)/tests/fixture.sh $(B)/tests/imapc.py \
-		$(MAILHOST:etc/demo/%=$(B)/tests/mailhost/%)
+		$(MAILHOST:etc/demo/%=$(B)/tests/mailhost/%) \
+		$(MODULES:etc/%=$(B)/tests/%)
 BENCH_PROGS:=	$(B)/bin/imapx-bench
 BINS:=		$(B)/bin/imapxd $(B)/bin/imapxctl \
 		$(if $(wildcard execd/execd.c),$(B)/bin/execd)
@@ -132,6 +134,14 @@ $(B)/tests/imapc.py: regress/integration/imapc.py
 	cp $< $@
 
 $(B)/tests/mailhost/%: etc/demo/%
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+$(B)/tests/modules/%: etc/modules/%
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+$(B)/tests/execd.d/%: etc/execd.d/%
 	@mkdir -p $(dir $@)
 	cp $< $@
 

@@ -260,6 +260,32 @@ mh_start()
 	mh_start_dovecot && mh_start_smtpd
 }
 
+# mh_execd BINARY: the XEXEC modules and their policies, under DIR and
+# root-owned as execd demands, with the paths of this mail host.
+mh_execd()
+{
+	_src=$MH_TEMPLATES/..
+	rm -rf "$DIR/modules" "$DIR/execd.d"
+	mkdir -p "$DIR/modules" "$DIR/execd.d" || return 1
+	cp "$_src"/modules/* "$DIR/modules/" || return 1
+	for _f in "$_src"/execd.d/*.conf; do
+		sed -e "s|/usr/local/libexec/imapx/modules|$DIR/modules|g" \
+		    -e "s|/tmp/imapx-demo|$DIR|g" "$_f" \
+		    >"$DIR/execd.d/$(basename "$_f")" || return 1
+	done
+	printf 'domain "example.test"\ninclude "%s/execd.d/*.conf"\n' \
+	    "$DIR" >"$DIR/execd.conf"
+	chown -R root:root "$DIR/modules" "$DIR/execd.d" "$DIR/execd.conf"
+	chmod 0755 "$DIR/modules" "$DIR/execd.d" "$DIR/modules"/*
+	chmod 0644 "$DIR/execd.d"/*.conf "$DIR/execd.conf" \
+	    "$DIR/modules/README" 2>/dev/null
+	"$1" -n -f "$DIR/execd.conf" >"$DIR/execd-check.log" 2>&1 || {
+		mh_err "execd refuses its configuration"
+		mh_tail "$DIR/execd-check.log"
+		return 1
+	}
+}
+
 # mh_imapxd BINARY: certificate, chroot and configuration, then imapxd in
 # the foreground (-d) in its own session, logging to DIR/imapxd.log.
 mh_imapxd()
@@ -294,6 +320,13 @@ mh_imapxd()
 	 if [ -f "$DIR/imapxd.extra.conf" ]; then
 		cat "$DIR/imapxd.extra.conf" >>"$DIR/imapxd.conf"
 	 fi) || return 1
+	# execd beside imapxd, with the modules, when both are there
+	_execd=$(dirname "$_bin")/execd
+	if [ -x "$_execd" ] && [ -d "$MH_TEMPLATES/../execd.d" ]; then
+		mh_execd "$_execd" || return 1
+		echo "service execd program \"$_execd\" config \"$DIR/execd.conf\"" \
+		    >>"$DIR/imapxd.conf"
+	fi
 	# Sandboxed children of the sanitizer build cannot run LeakSanitizer.
 	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}
 	export ASAN_OPTIONS
