@@ -640,6 +640,27 @@ child_unveil(int err, const char *path, const char *perms)
 	child_fail(err, what);
 }
 
+/*
+ * A write path that does not exist yet (a new user's directory) is made
+ * for the module: its last component only, owned by the module's user,
+ * mode 0700.  Its parent must exist; nothing else is created.
+ */
+static void
+child_mkdir(int err, const char *path, uid_t uid, gid_t gid)
+{
+	struct stat	st;
+
+	if (lstat(path, &st) == 0 || errno != ENOENT)
+		return;
+	if (mkdir(path, 0700) == -1) {
+		if (errno == ENOENT || errno == EEXIST)
+			return;		/* no parent: left out, as before */
+		child_fail(err, "mkdir");
+	}
+	if (chown(path, uid, gid) == -1)
+		child_fail(err, "chown");
+}
+
 /* A script's interpreter ("#!/bin/sh") must be executable too. */
 static void
 child_interp(int err, const char *program)
@@ -723,8 +744,11 @@ run_child(struct run *r, struct spawn *sp)
 		child_unveil(sp->err, net_paths[i].path, net_paths[i].perms);
 	child_unveil(sp->err, m->program, "rx");
 	child_interp(sp->err, m->program);
-	for (n = 0; n < sp->npaths; n++)
+	for (n = 0; n < sp->npaths; n++) {
+		if (strchr(sp->perms[n], 'w') != NULL)
+			child_mkdir(sp->err, sp->paths[n], m->uid, gid);
 		child_unveil(sp->err, sp->paths[n], sp->perms[n]);
+	}
 
 	if (setgroups(1, &gid) == -1)
 		child_fail(sp->err, "setgroups");
@@ -1611,6 +1635,7 @@ static const int execd_sys[] = {
 	SCMP_SYS(ftruncate), SCMP_SYS(truncate), SCMP_SYS(utimensat),
 	SCMP_SYS(unlink), SCMP_SYS(unlinkat), SCMP_SYS(rename),
 	SCMP_SYS(renameat), SCMP_SYS(renameat2), SCMP_SYS(mkdir),
+	SCMP_SYS(chown), SCMP_SYS(fchownat),
 	SCMP_SYS(mkdirat), SCMP_SYS(rmdir), SCMP_SYS(link),
 	SCMP_SYS(linkat), SCMP_SYS(symlink), SCMP_SYS(symlinkat),
 	/* unix (syslog), and inet for the modules that have it */
