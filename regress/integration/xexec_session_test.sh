@@ -1,0 +1,121 @@
+#! /usr/bin/env atf-sh
+#
+# XEXEC end to end: a client through imapxd, execd and a module, on the
+# fixture's mail host (execd and the modules are started beside imapxd
+# when execd is built).
+
+. "$(atf_get_srcdir)/fixture.sh"
+
+# xexec SCRIPT: run a python snippet logged in as alice; it gets `cmd`.
+xexec()
+{
+	python3 - "$FX_IMAP_PORT" <<-PY
+	import socket, sys, time
+	s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+	s.settimeout(20)
+	buf = b""
+	def line():
+	    global buf
+	    while b"\r\n" not in buf:
+	        d = s.recv(65536)
+	        if not d:
+	            raise SystemExit("connection closed")
+	        buf += d
+	    l, buf = buf.split(b"\r\n", 1)
+	    return l.decode("latin-1")
+	def cmd(tag, text):
+	    s.sendall(("%s %s\r\n" % (tag, text)).encode())
+	    out = []
+	    while True:
+	        l = line()
+	        out.append(l)
+	        if l.startswith(tag + " "):
+	            print("\n".join(out))
+	            return out
+	line()
+	cmd("a", "LOGIN alice alice-secret")
+	$(cat)
+	PY
+}
+
+atf_test_case seed_session cleanup
+seed_session_head()
+{
+	atf_set "descr" "the session of seed 000, with the echo module"
+}
+seed_session_body()
+{
+	fixture_start
+	xexec >out <<-'EOF' || atf_fail "client failed"
+	cmd("002", "xexec echo add joe@example.com")
+	cmd("003", "XEXEC")
+	cmd("004", "XEXEC echo --option")
+	cmd("005", "XEXEC nosuch")
+	cmd("006", 'XEXEC echo "a1 OK [ALERT] pwned"')
+	cmd("007", "NOOP")
+	EOF
+	cat out
+	grep -qx '\* OK add' out || atf_fail "no output line"
+	grep -qx '\* OK joe@example.com' out || atf_fail "no output line"
+	grep -qx '002 OK command exited successfully' out ||
+	    atf_fail "not the seed's tagged OK"
+	grep -q '^\* XEXEC echo ' out || atf_fail "echo not listed"
+	grep -q '^004 NO \[XEXEC BADARG\]' out || atf_fail "--option not refused"
+	grep -q '^005 NO \[XEXEC NOMODULE\]' out || atf_fail "unknown module"
+	# the line stays text of an untagged OK: no tag, no code of its own
+	grep -q '^a1 ' out && atf_fail "module output forged a tagged response"
+	grep -q '^\* OK \[ALERT\]' out && atf_fail "module output forged a code"
+	grep -q '^006 OK' out || atf_fail "echo of a hostile line failed"
+	grep -q '^007 OK' out || atf_fail "the session broke"
+}
+seed_session_cleanup()
+{
+	fixture_stop
+}
+
+atf_test_case execd_killed cleanup
+execd_killed_head()
+{
+	atf_set "descr" "execd killed: NO [UNAVAILABLE], IMAP goes on, XEXEC comes back"
+}
+execd_killed_body()
+{
+	fixture_start
+	xexec >out <<-'EOF' || atf_fail "client failed"
+	import os, signal, subprocess
+	cmd("b", "XEXEC echo before")
+	# the parent is stopped so that execd stays down while we look
+	parent = int(os.environ["FX_IMAPXD_PID"])
+	execd = subprocess.run(["pgrep", "-P", str(parent), "-f", "execd -f"],
+	    capture_output=True, text=True).stdout.split()
+	os.kill(parent, signal.SIGSTOP)
+	for p in execd:
+	    os.kill(int(p), signal.SIGKILL)
+	time.sleep(0.5)
+	cmd("c", "XEXEC echo during")
+	cmd("d", "NOOP")
+	os.kill(parent, signal.SIGCONT)
+	for i in range(50):
+	    time.sleep(0.2)
+	    if cmd("e%d" % i, "XEXEC echo after")[-1].find(" OK ") > 0:
+	        break
+	EOF
+	cat out
+	grep -q '^b OK' out || atf_fail "XEXEC did not work before"
+	grep -q '^c NO \[UNAVAILABLE\]' out || atf_fail "no NO [UNAVAILABLE]"
+	grep -q '^d OK' out || atf_fail "IMAP stopped with execd"
+	grep -qE '^e[0-9]+ OK command exited successfully' out ||
+	    atf_fail "XEXEC did not come back"
+	grep -q "execd 0 (pid [0-9]*) killed by signal 9" "$FX_DIR/imapxd.log" ||
+	    atf_fail "the parent did not see execd die"
+}
+execd_killed_cleanup()
+{
+	fixture_stop
+}
+
+atf_init_test_cases()
+{
+	atf_add_test_case seed_session
+	atf_add_test_case execd_killed
+}
