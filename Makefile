@@ -55,7 +55,7 @@ FUZZ_SRCS:=	$(wildcard regress/fuzz/fuzz_*.c)
 FUZZ_PROGS:=	$(FUZZ_SRCS:regress/fuzz/%.c=$(B)/tests/%)
 MAILHOST:=	etc/demo/mailhost.sh $(wildcard etc/demo/*.in)
 MODULES:=	$(wildcard etc/modules/* etc/execd.d/*.conf)
-TEST_DATA:=	$(B)/tests/fixture.sh $(B)/tests/imapc.py \
+TEST_DATA:=	$(B)/tests/fixture.sh $(B)/tests/imapc.py $(B)/tests/itlib.sh \
 		$(MAILHOST:etc/demo/%=$(B)/tests/mailhost/%) \
 		$(MODULES:etc/%=$(B)/tests/%)
 BENCH_PROGS:=	$(B)/bin/imapx-bench
@@ -130,6 +130,10 @@ $(B)/tests/fixture.sh: regress/integration/fixture.sh
 	cp $< $@
 
 $(B)/tests/imapc.py: regress/integration/imapc.py
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+$(B)/tests/itlib.sh: regress/integration/itlib.sh
 	@mkdir -p $(dir $@)
 	cp $< $@
 
