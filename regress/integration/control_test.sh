@@ -23,9 +23,14 @@ status_body()
 	cat status.out
 	[ "$(grep -c '^frontend' status.out)" -eq 2 ] ||
 	    atf_fail "expected two frontend workers"
-	for pid in $(awk '{print $4}' status.out); do
+	for pid in $(awk '/^frontend/ {print $4}' status.out); do
 		[ "$(ps -o user= -p "$pid")" = "_imapx" ] ||
 		    atf_fail "pid $pid is not a worker running as _imapx"
+	done
+	# a configured service is listed too, with its own pid
+	for pid in $(awk '/^execd/ {print $4}' status.out); do
+		ps -o args= -p "$pid" | grep -q execd ||
+		    atf_fail "pid $pid is not execd"
 	done
 	# a logged-in session is counted by its worker
 	python3 - <<-PY &
