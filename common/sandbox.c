@@ -45,6 +45,7 @@
 #define PLEDGE_RECVFD	0x0800	/* no syscall of its own on Linux */
 #define PLEDGE_SENDFD	0x1000	/* same */
 #define PLEDGE_GETPW	0x2000	/* getpwnam is done before the sandbox */
+#define PLEDGE_NONET	0x4000	/* no inet: socket() fails, not kills */
 
 static const struct {
 	const char	*word;
@@ -64,6 +65,7 @@ static const struct {
 	{ "recvfd",	PLEDGE_RECVFD },
 	{ "sendfd",	PLEDGE_SENDFD },
 	{ "getpw",	PLEDGE_GETPW },
+	{ "nonet",	PLEDGE_NONET },
 };
 
 static int	promise_parse(const char *);
@@ -752,6 +754,19 @@ sc_net(scmp_filter_ctx ctx, int p)
 	else if (p & PLEDGE_STDIO)
 		sc_rule_arg(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 0,
 		    SCMP_CMP_EQ, AF_UNIX, 0);
+	/*
+	 * "nonet": a program run without the network (an execd module)
+	 * often probes it anyway, e.g. resolving its host name; it gets an
+	 * error instead of being killed.  It has no network either way.
+	 */
+	if ((p & PLEDGE_NONET) && !(p & (PLEDGE_INET | PLEDGE_DNS))) {
+		sc_rule_arg(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 0,
+		    SCMP_CMP_EQ, AF_INET, 0);
+		sc_rule_arg(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 0,
+		    SCMP_CMP_EQ, AF_INET6, 0);
+		sc_rule_arg(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 0,
+		    SCMP_CMP_EQ, AF_NETLINK, 0);
+	}
 	if (p & (PLEDGE_INET | PLEDGE_UNIX | PLEDGE_DNS))
 		sc_allow(ctx, sys_net, nitems(sys_net));
 }

@@ -594,11 +594,17 @@ module_promises(struct module *m, char *buf, size_t len)
 	for (i = 0; i < m->npaths; i++)
 		if (m->paths[i].perms & PATH_WRITE)
 			wr = 1;
-	strlcpy(buf, "stdio rpath proc exec", len);
+	/*
+	 * "id": tools such as Dovecot's sievec set their own ids again; an
+	 * unprivileged process can only set the ones it has.
+	 */
+	strlcpy(buf, "stdio rpath proc exec id", len);
 	if (wr)
 		strlcat(buf, " wpath cpath", len);
 	if (m->network)
 		strlcat(buf, " inet unix dns", len);
+	else
+		strlcat(buf, " nonet", len);	/* socket() fails, not kills */
 }
 
 /* In the child: say what failed on the error pipe and end. */
@@ -1755,7 +1761,15 @@ execd_sandbox(struct execd_conf *conf)
 	    AF_UNIX, 0);
 	sc_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, 0, SCMP_CMP_EQ,
 	    AF_UNIX, 0);
-	if (net) {
+	if (!net) {
+		/* as a module's "nonet": its socket() fails, it lives */
+		sc_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 1, 0,
+		    SCMP_CMP_EQ, AF_INET, 0);
+		sc_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 1, 0,
+		    SCMP_CMP_EQ, AF_INET6, 0);
+		sc_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 1, 0,
+		    SCMP_CMP_EQ, AF_NETLINK, 0);
+	} else {
 		sc_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, 0,
 		    SCMP_CMP_EQ, AF_INET, 0);
 		sc_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, 0,
