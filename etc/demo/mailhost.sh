@@ -213,9 +213,12 @@ mh_start_dovecot()
 		echo "dovecot already running (pid $(mh_pid dovecot))"
 		return 0
 	fi
-	mkdir -p "$DIR/dovecot/run" "$DIR/dovecot/state" "$DIR/mail" \
-	    "$DIR/calendar" &&
-	chown "$MH_MAILUSER:" "$DIR/mail" && chmod 0700 "$DIR/mail" &&
+	# the domain's directory too: execd makes a new user's mail home for
+	# the Sieve modules, but only its last component
+	mkdir -p "$DIR/dovecot/run" "$DIR/dovecot/state" \
+	    "$DIR/mail/example.test" "$DIR/calendar" &&
+	chown "$MH_MAILUSER:" "$DIR/mail" "$DIR/mail/example.test" &&
+	chmod 0700 "$DIR/mail" "$DIR/mail/example.test" &&
 	chown "$MH_MODUSER:" "$DIR/calendar" && chmod 0700 "$DIR/calendar" &&
 	mh_subst dovecot.conf.in "$DIR/dovecot/dovecot.conf" &&
 	mh_passwd || return 1

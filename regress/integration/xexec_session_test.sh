@@ -114,8 +114,53 @@ execd_killed_cleanup()
 	fixture_stop
 }
 
+atf_test_case sieve_modules cleanup
+sieve_modules_head()
+{
+	atf_set "descr" "blacklist, whitelist and vacation set through XEXEC" \
+	    "change how Dovecot delivers bob's mail"
+}
+sieve_modules_body()
+{
+	fixture_start
+	# bob, over IMAP through imapxd: the modules run under execd
+	python3 - "$FX_IMAP_PORT" >out <<-'PY' || { cat out; atf_fail "XEXEC failed"; }
+	import imaplib, sys
+	imaplib.Commands["XEXEC"] = ("AUTH", "SELECTED")
+	m = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+	m.login("bob", "bob-secret")
+	for args in (("blacklist", "add", "joe@example.com"),
+	    ("whitelist", "add", "alice@example.test"),
+	    ("vacation", "set", "3", '"Away"', '"Back soon"')):
+	    typ, data = m._simple_command("XEXEC", *args)
+	    print(args[0], typ, m.untagged_responses.pop("OK", None))
+	    if typ != "OK":
+	        sys.exit(1)
+	m.logout()
+	PY
+	cat out
+	printf 'From: joe@example.com\r\nTo: bob@example.test\r\nSubject: spam\r\n\r\nbuy now\r\n' |
+	    fx_sendmail joe@example.com bob@example.test ||
+	    atf_fail "sending as joe failed"
+	printf 'From: alice@example.test\r\nTo: bob@example.test\r\nSubject: hi\r\n\r\nhello bob\r\n' |
+	    fx_sendmail alice@example.test bob@example.test ||
+	    atf_fail "sending as alice failed"
+	# alice's mail arrives, and her INBOX gets bob's vacation reply
+	fx_wait_messages bob bob-secret 1 || atf_fail "alice's mail did not arrive"
+	fx_wait_messages alice alice-secret 1 ||
+	    atf_fail "no vacation reply reached alice"
+	sleep 2
+	fx_wait_messages bob bob-secret 1 ||
+	    atf_fail "joe's mail was delivered despite the blacklist"
+}
+sieve_modules_cleanup()
+{
+	fixture_stop
+}
+
 atf_init_test_cases()
 {
+	atf_add_test_case sieve_modules
 	atf_add_test_case seed_session
 	atf_add_test_case execd_killed
 }
