@@ -216,10 +216,11 @@ mh_start_dovecot()
 	# the domain's directory too: execd makes a new user's mail home for
 	# the Sieve modules, but only its last component
 	mkdir -p "$DIR/dovecot/run" "$DIR/dovecot/state" \
-	    "$DIR/mail/example.test" "$DIR/calendar" &&
+	    "$DIR/mail/example.test" "$DIR/calendar/example.test" &&
 	chown "$MH_MAILUSER:" "$DIR/mail" "$DIR/mail/example.test" &&
 	chmod 0700 "$DIR/mail" "$DIR/mail/example.test" &&
-	chown "$MH_MODUSER:" "$DIR/calendar" && chmod 0700 "$DIR/calendar" &&
+	chown "$MH_MODUSER:" "$DIR/calendar" "$DIR/calendar/example.test" &&
+	chmod 0700 "$DIR/calendar" "$DIR/calendar/example.test" &&
 	mh_subst dovecot.conf.in "$DIR/dovecot/dovecot.conf" &&
 	mh_passwd || return 1
 	# The master holds descriptors for thousands of imap processes.

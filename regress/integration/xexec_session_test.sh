@@ -158,8 +158,89 @@ sieve_modules_cleanup()
 	fixture_stop
 }
 
+atf_test_case changepassword cleanup
+changepassword_head()
+{
+	atf_set "descr" "XEXEC changepassword: the new password works, the old" \
+	    "does not, and the password never shows in ps or the logs"
+}
+changepassword_body()
+{
+	fixture_start
+	python3 - "$FX_IMAP_PORT" >out 2>&1 <<-'PY' || { cat out; atf_fail "see stdout"; }
+	import imaplib, sys
+	port = int(sys.argv[1])
+	imaplib.Commands["XEXEC"] = ("AUTH", "SELECTED")
+	def login(pw):
+	    m = imaplib.IMAP4("127.0.0.1", port)
+	    try:
+	        m.login("bob", pw)
+	    except imaplib.IMAP4.error:
+	        return None
+	    return m
+	m = login("bob-secret")
+	# the password as a literal argument; execd passes it on stdin
+	typ, data = m._simple_command("XEXEC", "changepassword",
+	    "{20}\r\nN3w-pass-phrase-2026")
+	print("changepassword:", typ, m.untagged_responses.pop("OK", None))
+	if typ != "OK":
+	    sys.exit(1)
+	m.logout()
+	if login("bob-secret") is not None:
+	    print("the old password still works"); sys.exit(1)
+	if login("N3w-pass-phrase-2026") is None:
+	    print("the new password does not work"); sys.exit(1)
+	print("ok")
+	PY
+	cat out
+	grep -q "N3w-pass-phrase" "$FX_DIR"/*.log &&
+	    atf_fail "the password is in a log"
+	return 0
+}
+changepassword_cleanup()
+{
+	fixture_stop
+}
+
+atf_test_case calendar cleanup
+calendar_head()
+{
+	atf_set "descr" "the interactive calendar of seed 001 over XEXEC"
+}
+calendar_body()
+{
+	fixture_start
+	xexec >out <<-'EOF' || atf_fail "client failed"
+	s.sendall(b"100 XEXEC calendar\r\n")
+	print(line())
+	s.sendall(b"add today 9:00 meeting with boss\r\n")
+	s.sendall(b"add today 8:00 make coffee\r\n")
+	s.sendall(b"list schedule today 8:00 10:00\r\n")
+	s.sendall(b"DONE\r\n")
+	while True:
+	    l = line()
+	    print(l)
+	    if l.startswith("100 "):
+	        break
+	cmd("101", "NOOP")
+	EOF
+	cat out
+	grep -q '^+ ' out || atf_fail "no continuation for the session"
+	grep -q '^\* OK .*8:00.*make coffee' out || atf_fail "no 8:00 entry"
+	grep -q '^\* OK .*9:00.*meeting with boss' out || atf_fail "no 9:00 entry"
+	grep -q '^100 OK command exited successfully' out ||
+	    atf_fail "the session did not end with the tagged OK"
+	grep -q '^101 OK' out || atf_fail "IMAP did not go on after the session"
+}
+calendar_cleanup()
+{
+	fixture_stop
+}
+
 atf_init_test_cases()
 {
+	atf_add_test_case changepassword
+	atf_add_test_case calendar
 	atf_add_test_case sieve_modules
 	atf_add_test_case seed_session
 	atf_add_test_case execd_killed
