@@ -35,11 +35,10 @@ struct drop {
 
 static void	child_fail(int, const char *);
 static struct passwd *nobody(void);
-static int	run_child(void (*)(void *), void *);
-static void	expect_exit(int, int);
 static void	check_ids(uid_t, gid_t);
 
 #include "atf_lsan.h"
+#include "child.h"
 
 static void
 child_fail(int line, const char *what)
@@ -64,33 +63,6 @@ nobody(void)
 		atf_tc_skip("no user nobody");
 	ATF_REQUIRE(pw->pw_uid != 0 && pw->pw_gid != 0);
 	return pw;
-}
-
-static int
-run_child(void (*fn)(void *), void *arg)
-{
-	pid_t	pid;
-	int	status;
-
-	fflush(NULL);
-	ATF_REQUIRE((pid = fork()) != -1);
-	if (pid == 0) {
-		fn(arg);
-		_exit(0);
-	}
-	ATF_REQUIRE(waitpid(pid, &status, 0) == pid);
-	return status;
-}
-
-static void
-expect_exit(int status, int code)
-{
-	if (WIFSIGNALED(status))
-		atf_tc_fail("child killed by signal %d, want exit %d",
-		    WTERMSIG(status), code);
-	ATF_REQUIRE(WIFEXITED(status));
-	ATF_CHECK_EQ_MSG(WEXITSTATUS(status), code,
-	    "child exit %d, want %d (see stderr)", WEXITSTATUS(status), code);
 }
 
 /* In the child: every id is uid/gid and root is out of reach. */

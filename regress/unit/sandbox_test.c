@@ -44,11 +44,9 @@ static void	setup(void);
 static void	require_landlock(void);
 static void	make_dir(const char *, char *, size_t);
 static void	path_in(char *, size_t, const char *, const char *);
-static int	run_child(void (*)(void *), void *);
-static void	expect_exit(int, int);
-static void	expect_sigsys(int);
 
 #include "atf_lsan.h"
+#include "child.h"
 
 static void
 child_fail(int line, const char *what)
@@ -92,45 +90,6 @@ make_dir(const char *name, char *path, size_t len)
 	ATF_REQUIRE((fp = fopen(file, "w")) != NULL);
 	ATF_REQUIRE(fputs("hello", fp) >= 0);
 	ATF_REQUIRE(fclose(fp) == 0);
-}
-
-/* Run fn(arg) in a child that then exits 0; its wait status. */
-static int
-run_child(void (*fn)(void *), void *arg)
-{
-	pid_t	pid;
-	int	status;
-
-	fflush(NULL);
-	ATF_REQUIRE((pid = fork()) != -1);
-	if (pid == 0) {
-		fn(arg);
-		_exit(0);
-	}
-	ATF_REQUIRE(waitpid(pid, &status, 0) == pid);
-	return status;
-}
-
-static void
-expect_exit(int status, int code)
-{
-	if (WIFSIGNALED(status))
-		atf_tc_fail("child killed by signal %d, want exit %d",
-		    WTERMSIG(status), code);
-	ATF_REQUIRE(WIFEXITED(status));
-	ATF_CHECK_EQ_MSG(WEXITSTATUS(status), code,
-	    "child exit %d, want %d (see stderr)", WEXITSTATUS(status), code);
-}
-
-static void
-expect_sigsys(int status)
-{
-	if (WIFEXITED(status))
-		atf_tc_fail("child exit %d, want SIGSYS (see stderr)",
-		    WEXITSTATUS(status));
-	ATF_REQUIRE(WIFSIGNALED(status));
-	ATF_CHECK_EQ_MSG(WTERMSIG(status), SIGSYS,
-	    "child killed by signal %d, want SIGSYS", WTERMSIG(status));
 }
 
 static void
