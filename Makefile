@@ -26,7 +26,7 @@ CFLAGS?=	-O2 -g
 ALL_CFLAGS=	$(CFLAGS) -std=gnu11 $(WARN) -D_GNU_SOURCE \
 		-DSYSCONFDIR=\"$(SYSCONFDIR)\" -DLIBEXECDIR=\"$(LIBEXECDIR)\" \
 		-DSBINDIR=\"$(SBINDIR)\" \
-		-Icommon -Iimapxd -Iexecd -I$(B)/gen $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+		-Icommon -Iimapxd -Iexecd -Isubmitd -I$(B)/gen $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS=		$(PKG_LIBS) $(EXTRA_LDFLAGS)
 
 # Build variant: normal or san.
@@ -47,6 +47,9 @@ IMAPXD_OBJS:=	$(IMAPXD_SRCS:%.c=$(B)/obj/%.o) \
 EXECD_SRCS:=	$(filter-out execd/execd.c,$(wildcard execd/*.c))
 EXECD_OBJS:=	$(EXECD_SRCS:%.c=$(B)/obj/%.o) \
 		$(if $(wildcard execd/parse.y),$(B)/obj/execd/parse.o)
+SUBMITD_SRCS:=	$(filter-out submitd/submitd.c,$(wildcard submitd/*.c))
+SUBMITD_OBJS:=	$(SUBMITD_SRCS:%.c=$(B)/obj/%.o) \
+		$(if $(wildcard submitd/parse.y),$(B)/obj/submitd/parse.o)
 UNIT_SRCS:=	$(wildcard regress/unit/*_test.c)
 UNIT_PROGS:=	$(UNIT_SRCS:regress/unit/%.c=$(B)/tests/%)
 INTEG_SRCS:=	$(wildcard regress/integration/*_test.sh)
@@ -60,7 +63,10 @@ TEST_DATA:=	$(B)/tests/fixture.sh $(B)/tests/imapc.py $(B)/tests/itlib.sh \
 		$(MODULES:etc/%=$(B)/tests/%)
 BENCH_PROGS:=	$(B)/bin/imapx-bench
 BINS:=		$(B)/bin/imapxd $(B)/bin/imapxctl \
-		$(if $(wildcard execd/execd.c),$(B)/bin/execd)
+		$(if $(wildcard execd/execd.c),$(B)/bin/execd) \
+		$(if $(wildcard submitd/submitd.c),$(B)/bin/submitd)
+LIBS:=		$(B)/libimapxd.a $(B)/libexecd.a $(B)/libsubmitd.a \
+		$(B)/libcommon.a
 
 .PHONY: all check check-normal check-san demo demo-stop install fuzz clean \
 	bench man-lint
@@ -68,9 +74,10 @@ BINS:=		$(B)/bin/imapxd $(B)/bin/imapxctl \
 
 all: $(BINS) $(BENCH_PROGS)
 
-$(B)/obj/%.o: %.c $(wildcard common/*.h imapxd/*.h execd/*.h) \
+$(B)/obj/%.o: %.c $(wildcard common/*.h imapxd/*.h execd/*.h submitd/*.h) \
     $(if $(wildcard imapxd/parse.y),$(B)/gen/parse.h) \
-    $(if $(wildcard execd/parse.y),$(B)/gen/execd_parse.h)
+    $(if $(wildcard execd/parse.y),$(B)/gen/execd_parse.h) \
+    $(if $(wildcard submitd/parse.y),$(B)/gen/submitd_parse.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -98,6 +105,24 @@ $(B)/bin/execd: $(B)/obj/execd/execd.o $(B)/libexecd.a $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDLIBS)
 
+# submitd's grammar: its own prefix too.
+$(B)/gen/submitd_parse.c $(B)/gen/submitd_parse.h: submitd/parse.y
+	@mkdir -p $(B)/gen
+	$(YACC) -d -p submitd_yy -o $(B)/gen/submitd_parse.c submitd/parse.y
+
+$(B)/obj/submitd/parse.o: $(B)/gen/submitd_parse.c \
+    $(wildcard common/*.h submitd/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-unused-but-set-variable -c -o $@ $<
+
+$(B)/libsubmitd.a: $(SUBMITD_OBJS)
+	rm -f $@; ar rcs $@ $^
+
+$(B)/bin/submitd: $(B)/obj/submitd/submitd.o $(B)/libsubmitd.a \
+    $(B)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDLIBS)
+
 $(B)/libcommon.a: $(COMMON_OBJS)
 	rm -f $@; ar rcs $@ $^
 
@@ -116,8 +141,7 @@ $(B)/bin/imapx-bench: regress/bench/imapx-bench.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDLIBS) -lm
 
-$(B)/tests/%_test: regress/unit/%_test.c $(B)/libimapxd.a $(B)/libexecd.a \
-    $(B)/libcommon.a
+$(B)/tests/%_test: regress/unit/%_test.c $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS) -latf-c
 
@@ -151,8 +175,7 @@ $(B)/tests/execd.d/%: etc/execd.d/%
 
 # Fuzz targets run as plain tests over their corpus and random inputs;
 # `make fuzz` builds the same targets for libFuzzer.
-$(B)/tests/fuzz_%: regress/fuzz/fuzz_%.c regress/fuzz/replay.c \
-    $(B)/libimapxd.a $(B)/libexecd.a $(B)/libcommon.a
+$(B)/tests/fuzz_%: regress/fuzz/fuzz_%.c regress/fuzz/replay.c $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -DFUZZ_CORPUS=\"$(CURDIR)/regress/fuzz/corpus/$*\" \
 	    -o $@ $^ $(LDLIBS)
@@ -185,9 +208,10 @@ check: build/Kyuafile
 fuzz:
 	@mkdir -p build/fuzz
 	for f in $(FUZZ_SRCS); do \
-	    clang $(WARN) -std=gnu11 -D_GNU_SOURCE -g -O1 -Icommon -Iimapxd \
+	    clang $(WARN) -std=gnu11 -D_GNU_SOURCE -g -O1 -Icommon -Iimapxd -Isubmitd \
 	    $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
 	    -o build/fuzz/$$(basename $$f .c) $$f $(COMMON_SRCS) $(IMAPXD_SRCS) \
+	    $(SUBMITD_SRCS) \
 	    $(PKG_LIBS) || exit 1; done
 
 demo:

@@ -66,6 +66,22 @@ enum imsg_type {
 	IMSG_XEXEC_OUTPUT,	/* E->F data: the module's output bytes */
 	IMSG_XEXEC_DONE,	/* E->F struct imsg_xexec_done, the last */
 
+	/*
+	 * SUBMIT, F <-> submitd over a service channel.  peerid carries the
+	 * submission id, chosen by the frontend and unique on its channel.
+	 * HELLO comes first on every new channel.  The message bytes go in
+	 * DATA messages, which count against the window; submitd spools
+	 * them to a private file, so no message is ever whole in memory.
+	 */
+	IMSG_SUBMIT_HELLO,	/* S->F struct imsg_submit_hello */
+	IMSG_SUBMIT_START,	/* F->S struct imsg_submit_start */
+	IMSG_SUBMIT_DATA,	/* F->S data: message bytes, in order */
+	IMSG_SUBMIT_END,	/* F->S empty: the message is complete */
+	IMSG_SUBMIT_CANCEL,	/* F->S empty: drop it, send nothing more */
+	IMSG_SUBMIT_DONE,	/* S->F struct imsg_submit_done, the last; on
+				   success with save != 0, with a descriptor
+				   of the message as relayed (the Sent copy) */
+
 	/* Control socket, imapxctl <-> P. */
 	IMSG_CTL_STATUS,	/* empty request */
 	IMSG_CTL_PROC,		/* struct imsg_ctl_proc, one per child */
@@ -164,6 +180,38 @@ struct imsg_xexec_done {
 	uint32_t		 end;		/* enum xexec_end */
 	int32_t			 status;
 	char			 reason[128];	/* for the log and the NO */
+};
+
+/* What the frontend needs of submitd.conf, sent on each new channel. */
+struct imsg_submit_hello {
+	uint64_t		 size_max;	/* bytes of message, at most */
+	char			 sentbox[256];	/* "" if no Sent copy */
+};
+
+struct imsg_submit_start {
+	char			 user[IMAPX_USER_MAX];	/* canonical */
+	uint64_t		 size;		/* announced, 0 if not known */
+};
+
+enum submit_status {
+	SUBMIT_OK,		/* relayed to every recipient */
+	SUBMIT_NO,		/* refused or failed: nobody gets it */
+	SUBMIT_BAD,		/* not a message at all (syntax) */
+	SUBMIT_UNKNOWN		/* the relay may have it: no reply to "." */
+};
+
+/*
+ * text is the draft's form for a NO: the error not tied to any
+ * recipient, with commas replaced, then ",rcpt" for each recipient the
+ * relay refused.  code is a response code without brackets ("TOOBIG",
+ * "LIMIT", "UNAVAILABLE") or "".
+ */
+struct imsg_submit_done {
+	uint32_t		 status;	/* enum submit_status */
+	uint32_t		 save;		/* a descriptor is attached */
+	uint64_t		 size;		/* of that message */
+	char			 code[32];
+	char			 text[8192];
 };
 
 struct imsg_ctl_fail {

@@ -1,0 +1,66 @@
+/*
+ * The message checks and fixes of submitd (message.c): RFC 5322 header
+ * syntax, the From/Sender check, the envelope recipients, the fixes RFC
+ * 6409 allows, and the 8-bit to 7-bit conversion of the draft.
+ *
+ * Messages are read from and written to descriptors of seekable files
+ * (the spool); only the header is held in memory, never the body.
+ */
+#ifndef SUBMITD_MESSAGE_H
+#define SUBMITD_MESSAGE_H
+
+#include <sys/types.h>
+
+#include <stddef.h>
+
+#define MSG_HEADER_MAX		(256 * 1024)	/* bytes of header, unfolded */
+#define MSG_LINE_MAX		998		/* RFC 5322 2.1.1, no CRLF */
+#define MSG_ADDR_MAX		320		/* an addr-spec, RFC 5321 4.5.3 */
+#define MSG_REASON_MAX		256
+
+struct msg_conf {
+	const char	 *user;		/* canonical user@domain */
+	const char *const *allowed;	/* more addresses for From/Sender */
+	size_t		  nallowed;
+	size_t		  rcpt_max;	/* envelope recipients, at most */
+	const char	 *hostname;	/* right side of a new Message-ID */
+};
+
+/* What msg_prepare() found; MSG_* flags. */
+#define MSG_8BITBODY	0x01	/* the body has bytes over 127 */
+#define MSG_8BITHDR	0x02	/* the header has (UTF-8) bytes over 127 */
+#define MSG_BINARY	0x04	/* NUL bytes or over-long lines in the body */
+#define MSG_RESENT	0x08	/* recipients came from Resent-* fields */
+
+struct msg_info {
+	char		**rcpt;		/* envelope recipients, addr-specs */
+	size_t		  nrcpt;
+	int		  flags;
+	off_t		  size;		/* bytes written to the output */
+	char		  msgid[MSG_ADDR_MAX];	/* as in the header, no <> */
+};
+
+/*
+ * Read the submitted message from `in` (from offset 0 to its end), check
+ * it and write the message to relay to `out`: lines end in CRLF; Date,
+ * Message-ID and Sender added where missing or needed; Bcc and
+ * Resent-Bcc removed.  The body is copied as it is.  0 and `info` filled
+ * in, or -1 with a reason for the client in `reason`.
+ */
+int	 msg_prepare(int in, int out, const struct msg_conf *,
+	    struct msg_info *info, char *reason, size_t reasonsz);
+
+/*
+ * Rewrite a message written by msg_prepare() so that it is all 7-bit:
+ * each part with 8-bit or binary content gets a quoted-printable (text)
+ * or base64 (other) Content-Transfer-Encoding, reversibly.  A part under
+ * multipart/signed is never re-encoded: -1 and a reason instead.
+ */
+int	 msg_to7bit(int in, int out, char *reason, size_t reasonsz);
+
+void	 msg_info_free(struct msg_info *);
+
+/* The addr-spec of one RFC 5322 mailbox or angle-addr; -1 if invalid. */
+int	 msg_parse_mailbox(const char *, char *, size_t);
+
+#endif

@@ -1,0 +1,109 @@
+/*
+ * submitd's SMTP client (smtp.c): one transaction per connection to the
+ * relay, on libevent, never blocking; STARTTLS through libtls, AUTH
+ * PLAIN, PIPELINING and SIZE when the relay offers them.  All or
+ * nothing: DATA is sent only when every RCPT was accepted, otherwise the
+ * transaction is reset and nothing is sent to anyone.
+ */
+#ifndef SUBMITD_SMTP_H
+#define SUBMITD_SMTP_H
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct tls_config;
+
+enum smtp_tls {
+	SMTP_TLS_NO,		/* plain text */
+	SMTP_TLS_STARTTLS,	/* STARTTLS when offered */
+	SMTP_TLS_REQUIRE,	/* STARTTLS or fail */
+	SMTP_TLS_SMTPS		/* TLS from the start (port 465) */
+};
+
+struct smtp_conf {
+	struct sockaddr_storage	 addr;		/* the relay, resolved */
+	socklen_t		 addrlen;
+	const char		*helo;		/* our name for EHLO */
+	enum smtp_tls		 tls;
+	struct tls_config	*tlscfg;	/* loaded before the sandbox */
+	const char		*tlsname;	/* name to verify, or NULL */
+	const char		*auth_user;	/* AUTH PLAIN, or NULL */
+	const char		*auth_pass;
+	int			 timeout;	/* seconds for each reply */
+};
+
+/* What the relay offers, from its EHLO reply. */
+struct smtp_caps {
+	int			 esmtp;
+	int			 eightbitmime;
+	int			 smtputf8;
+	int			 pipelining;
+	int			 starttls;
+	int			 auth_plain;
+	int			 tls;		/* the connection is TLS now */
+	uint64_t		 size;		/* SIZE limit, 0 if none */
+};
+
+enum smtp_status {
+	SMTP_OK,
+	SMTP_TEMPFAIL,		/* 4xx, a lost connection, a timeout */
+	SMTP_PERMFAIL		/* 5xx, or a refusal of ours */
+};
+
+struct smtp_badrcpt {
+	char			 addr[320];
+	int			 code;		/* the relay's reply code */
+	char			 text[256];	/* its text, one line */
+};
+
+struct smtp_result {
+	enum smtp_status	 status;
+	int			 code;		/* the reply code, 0 if none */
+	int			 sent;		/* the final "." went out: if no
+						   reply came, the outcome is
+						   unknown */
+	char			 text[512];	/* what failed, not per rcpt */
+	struct smtp_badrcpt	*bad;		/* refused recipients */
+	size_t			 nbad;
+};
+
+struct smtp_txn;
+typedef void (*smtp_ready_cb)(struct smtp_txn *, const struct smtp_caps *,
+    void *);
+typedef void (*smtp_done_cb)(struct smtp_txn *, const struct smtp_result *,
+    void *);
+
+/*
+ * Connect, EHLO, STARTTLS and AUTH as configured; then ready() with the
+ * relay's capabilities, or done() with the failure.  The caller calls
+ * smtp_send() from ready() or later.
+ */
+struct smtp_txn *smtp_open(const struct smtp_conf *, smtp_ready_cb,
+	    smtp_done_cb, void *);
+
+/* SMTP_BODY_* for smtp_send(). */
+#define SMTP_BODY_8BITMIME	0x01	/* MAIL FROM ... BODY=8BITMIME */
+#define SMTP_SMTPUTF8		0x02	/* MAIL FROM ... SMTPUTF8 */
+
+/*
+ * MAIL FROM, every RCPT TO, then DATA with the message read from fd
+ * (offset 0 to `size`, lines ending in CRLF), dot-stuffed on the way;
+ * done() with the outcome.  The fd stays the caller's.
+ */
+void	 smtp_send(struct smtp_txn *, const char *from, char *const *rcpt,
+	    size_t nrcpt, int fd, off_t size, int flags);
+
+/* End a transaction now: no callback; the final "." is never sent. */
+void	 smtp_abort(struct smtp_txn *);
+
+/* After done(): close and free. */
+void	 smtp_free(struct smtp_txn *);
+
+/* Parse one reply line ("250-PIPELINING"); -1 if it is not one. */
+int	 smtp_reply_line(const char *, size_t, int *code, int *more,
+	    const char **text);
+
+#endif
