@@ -7,8 +7,9 @@
 #
 #	mailhost.sh users
 #		create the system users _imapx (imapxd), _imapxmail (owner
-#		of every mailbox) and, for the XEXEC modules (etc/modules),
-#		_imapxmod and _imapxpw (changepassword) if they are missing
+#		of every mailbox), _submitd (submitd) and, for the XEXEC
+#		modules (etc/modules), _imapxmod and _imapxpw
+#		(changepassword) if they are missing
 #	mailhost.sh start DIR
 #		start Dovecot and OpenSMTPD; the first start takes the ports
 #		from MH_DOVECOT_PORT, MH_LMTP_PORT, MH_SMTP_PORT and, for
@@ -16,7 +17,9 @@
 #		them in DIR/mailhost.env; what already runs is left alone
 #	mailhost.sh imapxd DIR BINARY
 #		start imapxd -d with DIR/imapxd.conf, generated from
-#		imapxd.conf.in plus the lines of DIR/imapxd.extra.conf
+#		imapxd.conf.in plus the lines of DIR/imapxd.extra.conf; with
+#		execd and submitd when they are built beside BINARY (submitd's
+#		file: submitd.conf.in plus DIR/submitd.extra.conf)
 #	mailhost.sh stop DIR
 #	mailhost.sh status DIR
 #
@@ -43,6 +46,7 @@ MH_MAILUSER=_imapxmail
 MH_IMAPXUSER=_imapx
 MH_MODUSER=_imapxmod
 MH_PWUSER=_imapxpw
+MH_SUBMITUSER=_submitd
 MH_WAIT=${MH_WAIT:-30}
 
 mh_err()
@@ -72,7 +76,8 @@ mh_user()
 mh_users()
 {
 	mh_user "$MH_IMAPXUSER" && mh_user "$MH_MAILUSER" &&
-	mh_user "$MH_MODUSER" && mh_user "$MH_PWUSER"
+	mh_user "$MH_MODUSER" && mh_user "$MH_PWUSER" &&
+	mh_user "$MH_SUBMITUSER"
 }
 
 # mh_subst TEMPLATE OUT: replace @NAME@ by the values below.
@@ -290,6 +295,21 @@ mh_execd()
 	}
 }
 
+# mh_submitd BINARY: its configuration, secret to root as submitd demands.
+mh_submitd()
+{
+	(umask 077
+	 mh_subst submitd.conf.in "$DIR/submitd.conf" &&
+	 if [ -f "$DIR/submitd.extra.conf" ]; then
+		cat "$DIR/submitd.extra.conf" >>"$DIR/submitd.conf"
+	 fi) || return 1
+	"$1" -n -f "$DIR/submitd.conf" >"$DIR/submitd-check.log" 2>&1 || {
+		mh_err "submitd refuses its configuration"
+		mh_tail "$DIR/submitd-check.log"
+		return 1
+	}
+}
+
 # mh_imapxd BINARY: certificate, chroot and configuration, then imapxd in
 # the foreground (-d) in its own session, logging to DIR/imapxd.log.
 mh_imapxd()
@@ -329,6 +349,12 @@ mh_imapxd()
 	if [ -x "$_execd" ] && [ -d "$MH_TEMPLATES/../execd.d" ]; then
 		mh_execd "$_execd" || return 1
 		echo "service execd program \"$_execd\" config \"$DIR/execd.conf\"" \
+		    >>"$DIR/imapxd.conf"
+	fi
+	_submitd=$(dirname "$_bin")/submitd
+	if [ -x "$_submitd" ]; then
+		mh_submitd "$_submitd" || return 1
+		echo "service submitd program \"$_submitd\" config \"$DIR/submitd.conf\"" \
 		    >>"$DIR/imapxd.conf"
 	fi
 	# Sandboxed children of the sanitizer build cannot run LeakSanitizer.

@@ -18,7 +18,8 @@
 #
 # fixture_start [LINE...]	Dovecot, OpenSMTPD and imapxd; each LINE (or,
 #				with "-", each line of stdin) is added to
-#				imapxd.conf
+#				imapxd.conf, and the lines of $FX_SUBMITD_CONF
+#				(if set) to submitd.conf
 # fixture_start_backend		Dovecot and OpenSMTPD only
 # fixture_stop			stop all of it and remove the state directory
 #				(kept if FX_KEEP is set)
@@ -187,6 +188,9 @@ fixture_start()
 		for _l in "$@"; do
 			echo "$_l" >>"$FX_DIR/imapxd.extra.conf"
 		done
+	fi
+	if [ -n "$FX_SUBMITD_CONF" ]; then
+		printf '%s\n' "$FX_SUBMITD_CONF" >"$FX_DIR/submitd.extra.conf"
 	fi
 	[ -x "$FX_IMAPXD" ] || _fx_fail "no imapxd binary at $FX_IMAPXD"
 	# The sanitizer build's sandboxed children cannot run LeakSanitizer.
