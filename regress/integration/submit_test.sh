@@ -342,8 +342,38 @@ forward_part_cleanup()
 	fixture_stop
 }
 
+atf_test_case sandbox cleanup
+sandbox_head()
+{
+	atf_set "descr" "submitd runs as _submitd, chrooted to its spool," \
+	    "under a seccomp filter, without capabilities"
+}
+sandbox_body()
+{
+	fixture_start
+	pid=$(pgrep -P "$FX_IMAPXD_PID" -f 'submitd -f') ||
+	    atf_fail "no submitd child of imapxd"
+	grep -E '^(Uid|Gid|NoNewPrivs|Seccomp|CapEff):' "/proc/$pid/status"
+	uid=$(id -u _submitd)
+	grep -q "^Uid:[[:space:]]*$uid[[:space:]]*$uid[[:space:]]*$uid" \
+	    "/proc/$pid/status" || atf_fail "not running as _submitd"
+	grep -q '^Seccomp:[[:space:]]*2' "/proc/$pid/status" ||
+	    atf_fail "no seccomp filter"
+	grep -q '^CapEff:[[:space:]]*0*$' "/proc/$pid/status" ||
+	    atf_fail "capabilities left"
+	[ "$(readlink "/proc/$pid/root")" = "$FX_DIR/submitd" ] ||
+	    atf_fail "root is $(readlink "/proc/$pid/root"), not the spool"
+	[ "$(stat -c '%U %a' "$FX_DIR/submitd")" = "_submitd 700" ] ||
+	    atf_fail "the spool is not _submitd's alone"
+}
+sandbox_cleanup()
+{
+	fixture_stop
+}
+
 atf_init_test_cases()
 {
+	atf_add_test_case sandbox
 	atf_add_test_case alice_to_bob
 	atf_add_test_case sent_copy
 	atf_add_test_case refused
