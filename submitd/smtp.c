@@ -94,10 +94,8 @@ struct smtp_txn {
 	size_t			 outoff, outlen, outcap;
 	int			 secret;	/* out holds a password */
 
-	char			*from;
-	char			**rcpt;
+	char			**rcpt;		/* copies, for RCPT and bad */
 	size_t			 nrcpt, nreplied;
-	int			 flags;
 	struct smtp_badrcpt	*bad;
 	size_t			 nbad;
 
@@ -253,7 +251,8 @@ smtp_open(const struct smtp_conf *conf, smtp_ready_cb ready,
 	evtimer_set(&t->tev, smtp_timeout, t);
 	evtimer_set(&t->dev, smtp_deliver, t);
 
-	if (!smtp_addr_ok(t->conf.helo, 0) || *t->conf.helo == '\0' ||
+	/* a domain or an address literal (RFC 5321 4.1.1.1) */
+	if (!smtp_addr_ok(t->conf.helo, 0) || strlen(t->conf.helo) > 255 ||
 	    strchr(t->conf.helo, ' ') != NULL) {
 		smtp_finish(t, 0, SMTP_PERMFAIL, 0, "invalid HELO name");
 		return t;
@@ -293,7 +292,6 @@ smtp_send(struct smtp_txn *t, const char *from, char *const *rcpt,
 		fatalx("%s: negative size", __func__);
 	t->msgfd = fd;
 	t->msgsize = size;
-	t->flags = flags;
 
 	if (nrcpt == 0) {
 		smtp_finish(t, 1, SMTP_PERMFAIL, 0, "no recipients");
@@ -321,8 +319,7 @@ smtp_send(struct smtp_txn *t, const char *from, char *const *rcpt,
 		return;
 	}
 
-	if ((t->from = strdup(from)) == NULL ||
-	    (t->rcpt = calloc(nrcpt, sizeof(*t->rcpt))) == NULL) {
+	if ((t->rcpt = calloc(nrcpt, sizeof(*t->rcpt))) == NULL) {
 		smtp_finish(t, 1, SMTP_TEMPFAIL, 0, "out of memory");
 		return;
 	}
@@ -366,7 +363,6 @@ smtp_free(struct smtp_txn *t)
 	smtp_close(t);
 	evtimer_del(&t->tev);
 	evtimer_del(&t->dev);
-	free(t->from);
 	for (i = 0; i < t->nrcpt; i++)
 		free(t->rcpt[i]);
 	free(t->rcpt);
