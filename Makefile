@@ -59,6 +59,7 @@ FUZZ_PROGS:=	$(FUZZ_SRCS:regress/fuzz/%.c=$(B)/tests/%)
 MAILHOST:=	etc/demo/mailhost.sh $(wildcard etc/demo/*.in)
 MODULES:=	$(wildcard etc/modules/* etc/execd.d/*.conf)
 TEST_DATA:=	$(B)/tests/fixture.sh $(B)/tests/imapc.py $(B)/tests/itlib.sh \
+		$(B)/tests/fakerelay.py \
 		$(MAILHOST:etc/demo/%=$(B)/tests/mailhost/%) \
 		$(MODULES:etc/%=$(B)/tests/%)
 BENCH_PROGS:=	$(B)/bin/imapx-bench
@@ -156,6 +157,10 @@ $(B)/tests/fixture.sh: regress/integration/fixture.sh
 $(B)/tests/imapc.py: regress/integration/imapc.py
 	@mkdir -p $(dir $@)
 	cp $< $@
+
+$(B)/tests/fakerelay.py: regress/integration/fakerelay.py
+	@mkdir -p $(dir $@)
+	cp $< $@; chmod +x $@
 
 $(B)/tests/itlib.sh: regress/integration/itlib.sh
 	@mkdir -p $(dir $@)

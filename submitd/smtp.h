@@ -4,6 +4,11 @@
  * PLAIN, PIPELINING and SIZE when the relay offers them.  All or
  * nothing: DATA is sent only when every RCPT was accepted, otherwise the
  * transaction is reset and nothing is sent to anyone.
+ *
+ * Callbacks come from the event loop only, never from inside a call to
+ * this API.  Each transaction ends in exactly one done(), unless it is
+ * aborted.  The process ignores SIGPIPE (a TLS write to a relay that went
+ * away would raise it).
  */
 #ifndef SUBMITD_SMTP_H
 #define SUBMITD_SMTP_H
@@ -32,7 +37,8 @@ struct smtp_conf {
 	const char		*tlsname;	/* name to verify, or NULL */
 	const char		*auth_user;	/* AUTH PLAIN, or NULL */
 	const char		*auth_pass;
-	int			 timeout;	/* seconds for each reply */
+	int			 timeout;	/* seconds for each reply; 0 is
+						   300 */
 };
 
 /* What the relay offers, from its EHLO reply. */
@@ -79,7 +85,10 @@ typedef void (*smtp_done_cb)(struct smtp_txn *, const struct smtp_result *,
 /*
  * Connect, EHLO, STARTTLS and AUTH as configured; then ready() with the
  * relay's capabilities, or done() with the failure.  The caller calls
- * smtp_send() from ready() or later.
+ * smtp_send() from ready() or later.  The conf is copied; the strings
+ * and tlscfg it points to must outlive the transaction.  NULL only when
+ * out of memory: any other failure, a refused connect included, comes
+ * as done().
  */
 struct smtp_txn *smtp_open(const struct smtp_conf *, smtp_ready_cb,
 	    smtp_done_cb, void *);
@@ -96,14 +105,28 @@ struct smtp_txn *smtp_open(const struct smtp_conf *, smtp_ready_cb,
 void	 smtp_send(struct smtp_txn *, const char *from, char *const *rcpt,
 	    size_t nrcpt, int fd, off_t size, int flags);
 
-/* End a transaction now: no callback; the final "." is never sent. */
+/*
+ * End a transaction now, at any point: no callback; the final "." is
+ * never sent (the connection is closed without it, so the relay drops
+ * a message it was reading).  This frees the transaction too: no
+ * smtp_free() after it.
+ */
 void	 smtp_abort(struct smtp_txn *);
 
 /* After done(): close and free. */
 void	 smtp_free(struct smtp_txn *);
 
-/* Parse one reply line ("250-PIPELINING"); -1 if it is not one. */
+/*
+ * Parse one reply line ("250-PIPELINING", without its CRLF); -1 if it is
+ * not one.  text points into the line, after the code and separator.
+ */
 int	 smtp_reply_line(const char *, size_t, int *code, int *more,
 	    const char **text);
+
+/*
+ * Note what one EHLO keyword line (the text of a reply line after the
+ * first) offers in caps; 1 if it was a keyword we use.
+ */
+int	 smtp_ehlo_line(struct smtp_caps *, const char *, size_t);
 
 #endif

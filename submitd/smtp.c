@@ -1,0 +1,1304 @@
+/*
+ * submitd's SMTP client (see smtp.h).  One transaction per connection,
+ * driven by one state machine on libevent; nothing here ever blocks.
+ *
+ * Each transaction has a read and a write event for its socket, a timer
+ * for the relay's replies, and a zero timer through which ready() and
+ * done() are called: callbacks always come from the event loop, never
+ * from inside smtp_open() or smtp_send(), and nothing touches the
+ * transaction once a callback has been made.
+ *
+ * All or nothing (seeds/004: "A NO response indicates that no message
+ * was sent to any recipient"): DATA goes out only when the relay
+ * accepted every RCPT; the final "." is written only once the whole
+ * message has been read from the spool, so a failure or an abort in the
+ * middle closes the connection without it and the relay drops the
+ * message (RFC 5321 4.1.1.4).
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <errno.h>
+#include <event.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <tls.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "log.h"
+#include "smtp.h"
+
+#define SMTP_LINE_MAX		4096	/* a reply line with its CRLF */
+#define SMTP_REPLY_LINES	100	/* lines of one reply */
+#define SMTP_TEXT_MAX		256	/* of a reply's text that is kept */
+#define SMTP_CMD_MAX		1024	/* a command line we send */
+#define SMTP_AUTH_MAX		512	/* user and password, together */
+#define SMTP_CHUNK		8192	/* message bytes read at a time */
+#define SMTP_CHUNKS_TURN	8	/* chunks written per wakeup */
+#define SMTP_TIMEOUT		300	/* seconds, when conf->timeout is 0 */
+
+enum smtp_state {
+	S_CONNECT,		/* connect(2) in progress */
+	S_HANDSHAKE,		/* TLS handshake */
+	S_GREETING,		/* waiting for 220 */
+	S_EHLO,
+	S_HELO,
+	S_STARTTLS,
+	S_AUTH,
+	S_READY,		/* ready() made, waiting for smtp_send() */
+	S_MAIL,
+	S_RCPT,			/* replies to RCPT, one per recipient */
+	S_RSET,
+	S_DATA,
+	S_BODY,			/* writing the message */
+	S_DOT,			/* the final "." went out: the reply */
+	S_DONE			/* done() made or on its way */
+};
+
+struct smtp_txn {
+	struct smtp_conf	 conf;
+	smtp_ready_cb		 ready;
+	smtp_done_cb		 done;
+	void			*arg;
+
+	enum smtp_state		 state;
+	int			 fd;
+	struct tls		*tls;
+	struct event		 rev, wev;	/* the socket */
+	struct event		 tev;		/* reply timeout */
+	struct event		 dev;		/* deferred callbacks */
+	short			 rwant, wwant;	/* what a read/write waits for */
+	short			 hswant;	/* what the handshake waits for */
+	int			 eof;
+	int			 greeted;	/* the 220 came */
+	int			 notls;		/* STARTTLS was refused */
+	int			 authed;
+	int			 announced;	/* ready() was made */
+	struct smtp_caps	 caps;
+
+	char			 in[SMTP_LINE_MAX];
+	size_t			 inoff, inlen;
+	int			 rcode;		/* of the reply being read */
+	size_t			 rlines;
+	char			 rtext[SMTP_TEXT_MAX];	/* its first line */
+
+	char			*out;
+	size_t			 outoff, outlen, outcap;
+	int			 secret;	/* out holds a password */
+
+	char			**rcpt;		/* copies, for RCPT and bad */
+	size_t			 nrcpt, nreplied;
+	struct smtp_badrcpt	*bad;
+	size_t			 nbad;
+
+	int			 msgfd;
+	off_t			 msgsize, msgoff;
+	int			 bol;		/* at the start of a line */
+	int			 cr;		/* a CR waits for its LF */
+	int			 dotq;		/* the final "." is queued */
+
+	struct smtp_result	 res;
+};
+
+static void	 smtp_event(int, short, void *);
+static void	 smtp_timeout(int, short, void *);
+static void	 smtp_deliver(int, short, void *);
+static void	 smtp_run(struct smtp_txn *);
+static void	 smtp_update(struct smtp_txn *);
+static void	 smtp_arm(struct smtp_txn *);
+static int	 smtp_waiting(const struct smtp_txn *);
+static void	 smtp_connected(struct smtp_txn *);
+static void	 smtp_starttls(struct smtp_txn *);
+static int	 smtp_handshake(struct smtp_txn *);
+static int	 smtp_converse(struct smtp_txn *);
+static int	 smtp_body(struct smtp_txn *);
+static int	 smtp_fill(struct smtp_txn *);
+static int	 smtp_read(struct smtp_txn *);
+static int	 smtp_flush(struct smtp_txn *);
+static void	 smtp_line(struct smtp_txn *, const char *, size_t);
+static void	 smtp_reply(struct smtp_txn *);
+static void	 smtp_rcpt_reply(struct smtp_txn *);
+static void	 smtp_rcpt_failed(struct smtp_txn *);
+static void	 smtp_next(struct smtp_txn *);
+static void	 smtp_ehlo(struct smtp_txn *);
+static void	 smtp_auth(struct smtp_txn *);
+static void	 smtp_refused(struct smtp_txn *, const char *, const char *);
+static void	 smtp_lost(struct smtp_txn *, int);
+static void	 smtp_finish(struct smtp_txn *, int, enum smtp_status, int,
+		    const char *, ...)
+		    __attribute__((__format__ (printf, 5, 6)));
+static void	 smtp_cmd(struct smtp_txn *, enum smtp_state, const char *,
+		    ...)
+		    __attribute__((__format__ (printf, 3, 4)));
+static int	 smtp_queue(struct smtp_txn *, const void *, size_t);
+static int	 smtp_reserve(struct smtp_txn *, size_t);
+static void	 smtp_close(struct smtp_txn *);
+static void	 smtp_clean(char *, size_t, const char *, size_t);
+static int	 smtp_addr_ok(const char *, int);
+static enum smtp_status smtp_status_of(int);
+
+/*
+ * Reply lines (RFC 5321 4.2): three digits, then "-" on every line but
+ * the last, a space (or nothing) on the last, then text.  The line comes
+ * without its CRLF; a CR, LF or NUL inside it is not a reply.
+ */
+int
+smtp_reply_line(const char *line, size_t len, int *code, int *more,
+    const char **text)
+{
+	const unsigned char	*p = (const unsigned char *)line;
+
+	if (len < 3 || p[0] < '2' || p[0] > '5' || p[1] < '0' ||
+	    p[1] > '5' || p[2] < '0' || p[2] > '9')
+		return -1;
+	if (memchr(line, '\0', len) != NULL || memchr(line, '\r', len) !=
+	    NULL || memchr(line, '\n', len) != NULL)
+		return -1;
+	if (len > 3 && p[3] != ' ' && p[3] != '-')
+		return -1;
+	*code = (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
+	*more = len > 3 && p[3] == '-';
+	*text = len > 3 ? line + 4 : line + 3;
+	return 0;
+}
+
+/* Is the keyword at p (n bytes, up to a space, "=" or the end) kw? */
+static int
+ehlo_kw(const char *p, size_t n, const char *kw, size_t *kwlen)
+{
+	size_t	l = strlen(kw);
+
+	if (n < l || strncasecmp(p, kw, l) != 0)
+		return 0;
+	if (n > l && p[l] != ' ' && p[l] != '=')
+		return 0;
+	*kwlen = l;
+	return 1;
+}
+
+/*
+ * One line of an EHLO reply after the first (RFC 5321 4.1.1.1): a
+ * keyword and its parameters.  "AUTH=PLAIN" is the form of old servers.
+ */
+int
+smtp_ehlo_line(struct smtp_caps *caps, const char *text, size_t len)
+{
+	const char	*p, *end = text + len;
+	size_t		 kl, tl;
+	uint64_t	 n;
+
+	if (ehlo_kw(text, len, "8BITMIME", &kl))
+		caps->eightbitmime = 1;
+	else if (ehlo_kw(text, len, "SMTPUTF8", &kl))
+		caps->smtputf8 = 1;
+	else if (ehlo_kw(text, len, "PIPELINING", &kl))
+		caps->pipelining = 1;
+	else if (ehlo_kw(text, len, "STARTTLS", &kl))
+		caps->starttls = 1;
+	else if (ehlo_kw(text, len, "AUTH", &kl)) {
+		for (p = text + kl; p < end; p += tl) {
+			while (p < end && (*p == ' ' || *p == '='))
+				p++;
+			for (tl = 0; p + tl < end && p[tl] != ' '; tl++)
+				;
+			if (tl == 5 && strncasecmp(p, "PLAIN", 5) == 0)
+				caps->auth_plain = 1;
+		}
+	} else if (ehlo_kw(text, len, "SIZE", &kl)) {
+		/* RFC 1870: no number, or 0, is no fixed limit */
+		p = text + kl;
+		while (p < end && *p == ' ')
+			p++;
+		for (n = 0; p < end && *p >= '0' && *p <= '9'; p++) {
+			if (n > (UINT64_MAX - 9) / 10)
+				break;
+			n = n * 10 + (*p - '0');
+		}
+		caps->size = (p == end) ? n : 0;
+	} else
+		return 0;
+	return 1;
+}
+
+struct smtp_txn *
+smtp_open(const struct smtp_conf *conf, smtp_ready_cb ready,
+    smtp_done_cb done, void *arg)
+{
+	struct smtp_txn		*t;
+	const struct sockaddr	*sa = (const struct sockaddr *)&conf->addr;
+	int			 one = 1;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return NULL;
+	t->conf = *conf;
+	if (t->conf.helo == NULL)
+		t->conf.helo = "localhost";
+	if (t->conf.timeout <= 0)
+		t->conf.timeout = SMTP_TIMEOUT;
+	t->ready = ready;
+	t->done = done;
+	t->arg = arg;
+	t->fd = -1;
+	t->msgfd = -1;
+	evtimer_set(&t->tev, smtp_timeout, t);
+	evtimer_set(&t->dev, smtp_deliver, t);
+
+	/* a domain or an address literal (RFC 5321 4.1.1.1) */
+	if (!smtp_addr_ok(t->conf.helo, 0) || strlen(t->conf.helo) > 255 ||
+	    strchr(t->conf.helo, ' ') != NULL) {
+		smtp_finish(t, 0, SMTP_PERMFAIL, 0, "invalid HELO name");
+		return t;
+	}
+	t->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (t->fd == -1) {
+		smtp_finish(t, 0, SMTP_TEMPFAIL, 0,
+		    "cannot connect to relay: %s", strerror(errno));
+		return t;
+	}
+	(void)setsockopt(t->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	event_set(&t->rev, t->fd, EV_READ, smtp_event, t);
+	event_set(&t->wev, t->fd, EV_WRITE, smtp_event, t);
+	if (connect(t->fd, sa, conf->addrlen) == -1 && errno != EINPROGRESS) {
+		smtp_finish(t, 0, SMTP_TEMPFAIL, 0,
+		    "cannot connect to relay: %s", strerror(errno));
+		return t;
+	}
+	/* even an immediate success is seen on the write event */
+	t->state = S_CONNECT;
+	smtp_arm(t);
+	smtp_update(t);
+	return t;
+}
+
+void
+smtp_send(struct smtp_txn *t, const char *from, char *const *rcpt,
+    size_t nrcpt, int fd, off_t size, int flags)
+{
+	char	params[64] = "";
+	size_t	i;
+
+	if (t->state != S_READY)
+		fatalx("%s: the transaction is not ready", __func__);
+	if (size < 0)
+		fatalx("%s: negative size", __func__);
+	t->msgfd = fd;
+	t->msgsize = size;
+
+	if (nrcpt == 0) {
+		smtp_finish(t, 1, SMTP_PERMFAIL, 0, "no recipients");
+		return;
+	}
+	if (!smtp_addr_ok(from, 1)) {
+		smtp_finish(t, 1, SMTP_PERMFAIL, 0, "invalid sender address");
+		return;
+	}
+	for (i = 0; i < nrcpt; i++)
+		if (!smtp_addr_ok(rcpt[i], 0)) {
+			smtp_finish(t, 1, SMTP_PERMFAIL, 0,
+			    "invalid recipient address");
+			return;
+		}
+	if (t->caps.size > 0 && (uint64_t)size > t->caps.size) {
+		smtp_finish(t, 1, SMTP_PERMFAIL, 0,
+		    "message too large for the relay (%lld > %llu)",
+		    (long long)size, (unsigned long long)t->caps.size);
+		return;
+	}
+	if ((flags & SMTP_SMTPUTF8) && !t->caps.smtputf8) {
+		smtp_finish(t, 1, SMTP_PERMFAIL, 0,
+		    "relay does not offer SMTPUTF8");
+		return;
+	}
+
+	if ((t->rcpt = calloc(nrcpt, sizeof(*t->rcpt))) == NULL) {
+		smtp_finish(t, 1, SMTP_TEMPFAIL, 0, "out of memory");
+		return;
+	}
+	for (i = 0; i < nrcpt; i++) {
+		if ((t->rcpt[i] = strdup(rcpt[i])) == NULL) {
+			smtp_finish(t, 1, SMTP_TEMPFAIL, 0, "out of memory");
+			return;
+		}
+		t->nrcpt++;
+	}
+
+	/* RFC 1870, RFC 6152, RFC 6531 */
+	if (t->caps.size > 0)
+		(void)snprintf(params, sizeof(params), " SIZE=%lld",
+		    (long long)size);
+	if ((flags & SMTP_BODY_8BITMIME) && t->caps.eightbitmime)
+		(void)strlcat(params, " BODY=8BITMIME", sizeof(params));
+	if (flags & SMTP_SMTPUTF8)
+		(void)strlcat(params, " SMTPUTF8", sizeof(params));
+	smtp_cmd(t, S_MAIL, "MAIL FROM:<%s>%s", from, params);
+	/* RFC 2920: the envelope in one go, the replies read in order */
+	if (t->caps.pipelining)
+		for (i = 0; i < t->nrcpt; i++)
+			smtp_cmd(t, S_MAIL, "RCPT TO:<%s>", t->rcpt[i]);
+	smtp_update(t);
+}
+
+void
+smtp_abort(struct smtp_txn *t)
+{
+	smtp_free(t);
+}
+
+void
+smtp_free(struct smtp_txn *t)
+{
+	size_t	i;
+
+	if (t == NULL)
+		return;
+	smtp_close(t);
+	evtimer_del(&t->tev);
+	evtimer_del(&t->dev);
+	for (i = 0; i < t->nrcpt; i++)
+		free(t->rcpt[i]);
+	free(t->rcpt);
+	free(t->bad);
+	free(t);
+}
+
+/* Tear the connection down: events, TLS, socket, buffers. */
+static void
+smtp_close(struct smtp_txn *t)
+{
+	if (t->fd != -1) {
+		event_del(&t->rev);
+		event_del(&t->wev);
+		if (t->tls != NULL)
+			(void)tls_close(t->tls);	/* once, best effort */
+		close(t->fd);
+		t->fd = -1;
+	}
+	if (t->tls != NULL) {
+		tls_free(t->tls);
+		t->tls = NULL;
+	}
+	if (t->out != NULL)
+		freezero(t->out, t->outcap);
+	t->out = NULL;
+	t->outcap = t->outoff = t->outlen = 0;
+	t->inoff = t->inlen = 0;
+}
+
+/*
+ * The end, one way or the other.  With quit the relay has just answered
+ * and waits for a command: it gets a QUIT, written once without waiting
+ * for the reply.  Otherwise (a lost connection, a timeout, the middle of
+ * the message) the socket is simply closed.  done() follows from the
+ * event loop.
+ */
+static void
+smtp_finish(struct smtp_txn *t, int quit, enum smtp_status status, int code,
+    const char *fmt, ...)
+{
+	struct timeval	 tv = { 0, 0 };
+	char		 text[sizeof(t->res.text)];
+	va_list		 ap;
+
+	if (t->state == S_DONE)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	smtp_clean(t->res.text, sizeof(t->res.text), text, strlen(text));
+	t->res.status = status;
+	t->res.code = code;
+	t->res.bad = t->bad;
+	t->res.nbad = t->nbad;
+	t->state = S_DONE;	/* a failing QUIT reports nothing more */
+
+	/* not after a partly written command: it would end in "QUIT" */
+	if (quit && t->fd != -1 && !t->eof && t->outlen == 0 &&
+	    smtp_queue(t, "QUIT\r\n", 6) == 0)
+		(void)smtp_flush(t);
+	smtp_close(t);
+	evtimer_del(&t->tev);
+	evtimer_add(&t->dev, &tv);
+}
+
+/* The callbacks, from the event loop; the last use of t. */
+static void
+smtp_deliver(int fd, short event, void *arg)
+{
+	struct smtp_txn	*t = arg;
+
+	if (t->state == S_DONE)
+		t->done(t, &t->res, t->arg);
+	else if (t->state == S_READY && !t->announced) {
+		t->announced = 1;
+		t->ready(t, &t->caps, t->arg);
+	}
+}
+
+static void
+smtp_timeout(int fd, short event, void *arg)
+{
+	struct smtp_txn	*t = arg;
+	int		 s = t->conf.timeout;
+
+	switch (t->state) {
+	case S_CONNECT:
+		smtp_finish(t, 0, SMTP_TEMPFAIL, 0,
+		    "cannot connect to relay: no answer within %d s", s);
+		break;
+	case S_HANDSHAKE:
+		smtp_finish(t, 0, SMTP_TEMPFAIL, 0,
+		    "TLS handshake with relay: no answer within %d s", s);
+		break;
+	case S_BODY:
+		smtp_finish(t, 0, SMTP_TEMPFAIL, 0,
+		    "relay did not take the message within %d s", s);
+		break;
+	case S_READY:
+	case S_DONE:
+		break;
+	default:
+		smtp_finish(t, 0, SMTP_TEMPFAIL, 0,
+		    "relay did not answer within %d s", s);
+		break;
+	}
+}
+
+/* (Re)start the clock: each reply gets conf->timeout seconds. */
+static void
+smtp_arm(struct smtp_txn *t)
+{
+	struct timeval	tv = { t->conf.timeout, 0 };
+
+	evtimer_add(&t->tev, &tv);
+}
+
+static int
+smtp_waiting(const struct smtp_txn *t)
+{
+	switch (t->state) {
+	case S_GREETING:
+	case S_EHLO:
+	case S_HELO:
+	case S_STARTTLS:
+	case S_AUTH:
+	case S_MAIL:
+	case S_RCPT:
+	case S_RSET:
+	case S_DATA:
+	case S_DOT:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Arm exactly the events the state needs. */
+static void
+smtp_update(struct smtp_txn *t)
+{
+	short	ev = 0;
+
+	if (t->fd == -1)
+		return;
+	switch (t->state) {
+	case S_CONNECT:
+		ev = EV_WRITE;
+		break;
+	case S_HANDSHAKE:
+		ev = t->hswant;
+		break;
+	case S_READY:
+	case S_DONE:
+		break;
+	default:
+		if (t->outlen > 0 || t->state == S_BODY)
+			ev |= t->wwant ? t->wwant : EV_WRITE;
+		if (smtp_waiting(t))
+			ev |= t->rwant ? t->rwant : EV_READ;
+		break;
+	}
+	if (ev & EV_READ) {
+		if (!event_pending(&t->rev, EV_READ, NULL))
+			event_add(&t->rev, NULL);
+	} else
+		event_del(&t->rev);
+	if (ev & EV_WRITE) {
+		if (!event_pending(&t->wev, EV_WRITE, NULL))
+			event_add(&t->wev, NULL);
+	} else
+		event_del(&t->wev);
+}
+
+static void
+smtp_event(int fd, short event, void *arg)
+{
+	struct smtp_txn	*t = arg;
+
+	/* whatever the last operation waited for may have come */
+	t->rwant = t->wwant = 0;
+	if (t->state == S_CONNECT)
+		smtp_connected(t);
+	smtp_run(t);
+}
+
+/* Go on while something moves; then wait for the events that are due. */
+static void
+smtp_run(struct smtp_txn *t)
+{
+	int	more;
+
+	do {
+		switch (t->state) {
+		case S_HANDSHAKE:
+			more = smtp_handshake(t);
+			break;
+		case S_BODY:
+			more = smtp_body(t);
+			break;
+		case S_CONNECT:
+		case S_READY:
+		case S_DONE:
+			more = 0;
+			break;
+		default:
+			more = smtp_converse(t);
+			break;
+		}
+	} while (more);
+	smtp_update(t);
+}
+
+/* A non-blocking connect(2) finished, one way or the other. */
+static void
+smtp_connected(struct smtp_txn *t)
+{
+	int		err = 0;
+	socklen_t	len = sizeof(err);
+
+	if (getsockopt(t->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		err = errno;
+	if (err != 0) {
+		smtp_finish(t, 0, SMTP_TEMPFAIL, 0,
+		    "cannot connect to relay: %s", strerror(err));
+		return;
+	}
+	if (t->conf.tls == SMTP_TLS_SMTPS)
+		smtp_starttls(t);
+	else {
+		t->state = S_GREETING;
+		smtp_arm(t);
+	}
+}
+
+/* TLS over the socket: from the start (SMTPS) or after "220" to STARTTLS. */
+static void
+smtp_starttls(struct smtp_txn *t)
+{
+	/*
+	 * Anything that came in the clear after the 220 must not be taken
+	 * as if it came over TLS (RFC 3207 section 6, command injection).
+	 */
+	t->inoff = t->inlen = 0;
+	if ((t->tls = tls_client()) == NULL) {
+		smtp_finish(t, 0, SMTP_TEMPFAIL, 0, "TLS: out of memory");
+		return;
+	}
+	if (tls_configure(t->tls, t->conf.tlscfg) == -1 ||
+	    tls_connect_socket(t->tls, t->fd, t->conf.tlsname) == -1) {
+		smtp_finish(t, 0, SMTP_TEMPFAIL, 0, "TLS with relay: %s",
+		    tls_error(t->tls));
+		return;
+	}
+	t->state = S_HANDSHAKE;
+	t->hswant = 0;
+	smtp_arm(t);
+}
+
+static int
+smtp_handshake(struct smtp_txn *t)
+{
+	int	rv;
+
+	rv = tls_handshake(t->tls);
+	if (rv == TLS_WANT_POLLIN) {
+		t->hswant = EV_READ;
+		return 0;
+	}
+	if (rv == TLS_WANT_POLLOUT) {
+		t->hswant = EV_WRITE;
+		return 0;
+	}
+	if (rv == -1) {
+		smtp_finish(t, 0, SMTP_TEMPFAIL, 0,
+		    "TLS handshake with relay failed: %s", tls_error(t->tls));
+		return 0;
+	}
+	t->caps.tls = 1;
+	if (!t->greeted) {	/* SMTPS: TLS first, then the greeting */
+		t->state = S_GREETING;
+		smtp_arm(t);
+	} else
+		smtp_ehlo(t);	/* RFC 3207 4.2: forget what was said */
+	return 1;
+}
+
+/*
+ * The command phase: write what is queued, then take one reply line if
+ * one is buffered, else read.  1 when something moved.
+ */
+static int
+smtp_converse(struct smtp_txn *t)
+{
+	char	*line, *lf;
+	size_t	 len;
+	int	 rv;
+
+	if (t->outlen > 0 && t->wwant == 0 && smtp_flush(t) == -1)
+		return 0;
+	if (!smtp_waiting(t))
+		return 0;
+	line = t->in + t->inoff;
+	if ((lf = memchr(line, '\n', t->inlen)) != NULL) {
+		len = lf - line;
+		t->inoff += len + 1;
+		t->inlen -= len + 1;
+		if (len > 0 && line[len - 1] == '\r')
+			len--;
+		smtp_line(t, line, len);
+		return 1;
+	}
+	if (t->inlen == sizeof(t->in)) {
+		smtp_finish(t, 0, SMTP_TEMPFAIL, 0, "relay protocol error: "
+		    "a reply line longer than %d bytes", SMTP_LINE_MAX);
+		return 0;
+	}
+	if (t->rwant != 0)
+		return 0;
+	rv = smtp_read(t);
+	return rv == 1;
+}
+
+/* Read into in[]: 1 data came, 0 nothing yet, -1 the end (reported). */
+static int
+smtp_read(struct smtp_txn *t)
+{
+	ssize_t	n;
+	size_t	room;
+
+	if (t->inoff > 0) {
+		memmove(t->in, t->in + t->inoff, t->inlen);
+		t->inoff = 0;
+	}
+	room = sizeof(t->in) - t->inlen;
+	if (t->tls != NULL) {
+		n = tls_read(t->tls, t->in + t->inlen, room);
+		if (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT) {
+			t->rwant = n == TLS_WANT_POLLIN ? EV_READ : EV_WRITE;
+			return 0;
+		}
+		if (n == -1) {
+			smtp_finish(t, 0, SMTP_TEMPFAIL, 0,
+			    "TLS with relay failed: %s", tls_error(t->tls));
+			return -1;
+		}
+	} else {
+		n = recv(t->fd, t->in + t->inlen, room, 0);
+		if (n == -1) {
+			if (errno == EINTR)
+				return 1;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				t->rwant = EV_READ;
+				return 0;
+			}
+			smtp_lost(t, errno);
+			return -1;
+		}
+	}
+	if (n == 0) {
+		t->eof = 1;
+		smtp_lost(t, 0);
+		return -1;
+	}
+	t->inlen += n;
+	return 1;
+}
+
+/* Write what is queued: 0 (all of it, or the socket is full), -1 lost. */
+static int
+smtp_flush(struct smtp_txn *t)
+{
+	ssize_t	n;
+
+	while (t->outlen > 0) {
+		if (t->tls != NULL) {
+			n = tls_write(t->tls, t->out + t->outoff, t->outlen);
+			if (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT) {
+				t->wwant = n == TLS_WANT_POLLIN ? EV_READ :
+				    EV_WRITE;
+				return 0;
+			}
+			if (n == -1) {
+				if (t->state != S_DONE)
+					smtp_finish(t, 0, SMTP_TEMPFAIL, 0,
+					    "TLS with relay failed: %s",
+					    tls_error(t->tls));
+				return -1;
+			}
+		} else {
+			/* a relay that went away is an error, not SIGPIPE */
+			n = send(t->fd, t->out + t->outoff, t->outlen,
+			    MSG_NOSIGNAL);
+			if (n == -1) {
+				if (errno == EINTR)
+					continue;
+				if (errno == EAGAIN || errno == EWOULDBLOCK) {
+					t->wwant = EV_WRITE;
+					return 0;
+				}
+				if (t->state != S_DONE)
+					smtp_lost(t, errno);
+				return -1;
+			}
+		}
+		if (t->secret)
+			explicit_bzero(t->out + t->outoff, n);
+		t->outoff += n;
+		t->outlen -= n;
+	}
+	t->outoff = 0;
+	t->secret = 0;
+	return 0;
+}
+
+/* The connection ended under us. */
+static void
+smtp_lost(struct smtp_txn *t, int err)
+{
+	if (err == 0 || err == ECONNRESET || err == EPIPE)
+		smtp_finish(t, 0, SMTP_TEMPFAIL, 0,
+		    "relay closed the connection");
+	else
+		smtp_finish(t, 0, SMTP_TEMPFAIL, 0,
+		    "connection to relay failed: %s", strerror(err));
+}
+
+static void
+smtp_line(struct smtp_txn *t, const char *line, size_t len)
+{
+	const char	*text;
+	int		 code, more;
+
+	if (smtp_reply_line(line, len, &code, &more, &text) == -1) {
+		smtp_finish(t, 0, SMTP_TEMPFAIL, 0,
+		    "relay protocol error: not a reply line");
+		return;
+	}
+	if (t->rlines++ == 0) {
+		t->rcode = code;
+		smtp_clean(t->rtext, sizeof(t->rtext), text,
+		    len - (text - line));
+	} else if (code != t->rcode) {
+		/* RFC 5321 4.2.1: one code on every line of a reply */
+		smtp_finish(t, 0, SMTP_TEMPFAIL, code,
+		    "relay protocol error: reply codes %d and %d in one reply",
+		    t->rcode, code);
+		return;
+	} else if (t->state == S_EHLO)
+		(void)smtp_ehlo_line(&t->caps, text, len - (text - line));
+	if (t->rlines > SMTP_REPLY_LINES) {
+		smtp_finish(t, 0, SMTP_TEMPFAIL, code, "relay protocol error: "
+		    "more than %d lines in a reply", SMTP_REPLY_LINES);
+		return;
+	}
+	if (more)
+		return;
+	t->rlines = 0;
+	smtp_reply(t);
+	if (smtp_waiting(t))
+		smtp_arm(t);
+}
+
+/* A complete reply, in t->rcode and t->rtext. */
+static void
+smtp_reply(struct smtp_txn *t)
+{
+	int	code = t->rcode;
+
+	switch (t->state) {
+	case S_GREETING:
+		if (code == 220) {
+			t->greeted = 1;
+			smtp_ehlo(t);
+		} else
+			smtp_refused(t, "the greeting", "relay refused service");
+		break;
+	case S_EHLO:
+		if (code == 250) {
+			t->caps.esmtp = 1;
+			smtp_next(t);
+			break;
+		}
+		memset(&t->caps, 0, sizeof(t->caps));
+		t->caps.tls = t->tls != NULL;
+		/* RFC 5321 3.2: a server that knows no EHLO gets HELO */
+		if (code / 100 == 5)
+			smtp_cmd(t, S_HELO, "HELO %s", t->conf.helo);
+		else
+			smtp_refused(t, "EHLO", "relay refused EHLO");
+		break;
+	case S_HELO:
+		if (code == 250)
+			smtp_next(t);
+		else
+			smtp_refused(t, "HELO", "relay refused HELO");
+		break;
+	case S_STARTTLS:
+		if (code == 220)
+			smtp_starttls(t);
+		else if (t->conf.tls == SMTP_TLS_REQUIRE)
+			smtp_refused(t, "STARTTLS", "relay refused STARTTLS");
+		else {
+			log_debug("relay refused STARTTLS (%d %s), going on "
+			    "in plain text", code, t->rtext);
+			t->notls = 1;
+			smtp_next(t);
+		}
+		break;
+	case S_AUTH:
+		if (code == 235) {
+			t->authed = 1;
+			smtp_next(t);
+		} else
+			smtp_refused(t, "AUTH",
+			    "relay refused authentication");
+		break;
+	case S_MAIL:
+		if (code != 250) {
+			smtp_refused(t, "MAIL", "relay refused the sender");
+			break;
+		}
+		t->state = S_RCPT;
+		if (!t->caps.pipelining)
+			smtp_cmd(t, S_RCPT, "RCPT TO:<%s>", t->rcpt[0]);
+		break;
+	case S_RCPT:
+		smtp_rcpt_reply(t);
+		break;
+	case S_RSET:
+		smtp_rcpt_failed(t);
+		break;
+	case S_DATA:
+		if (code != 354) {
+			smtp_refused(t, "DATA", "relay refused DATA");
+			break;
+		}
+		t->state = S_BODY;
+		t->bol = 1;
+		smtp_arm(t);
+		break;
+	case S_DOT:
+		if (code / 100 == 2)
+			smtp_finish(t, 1, SMTP_OK, code, "relay: %d %s", code,
+			    t->rtext);
+		else
+			smtp_refused(t, "the message",
+			    "relay refused the message");
+		break;
+	default:
+		fatalx("%s: reply in state %d", __func__, t->state);
+	}
+}
+
+/*
+ * Every RCPT gets its reply, whatever came before (all or nothing: the
+ * caller names each refused recipient).  Then RSET if any was refused,
+ * DATA if none.
+ */
+static void
+smtp_rcpt_reply(struct smtp_txn *t)
+{
+	struct smtp_badrcpt	*b;
+	size_t			 i = t->nreplied++;
+	int			 code = t->rcode;
+
+	if (code != 250 && code != 251) {
+		if (t->bad == NULL &&
+		    (t->bad = calloc(t->nrcpt, sizeof(*t->bad))) == NULL) {
+			smtp_finish(t, 1, SMTP_TEMPFAIL, 0, "out of memory");
+			return;
+		}
+		b = &t->bad[t->nbad++];
+		(void)strlcpy(b->addr, t->rcpt[i], sizeof(b->addr));
+		b->code = code;
+		(void)strlcpy(b->text, t->rtext, sizeof(b->text));
+	}
+	if (t->nreplied < t->nrcpt) {
+		if (!t->caps.pipelining)
+			smtp_cmd(t, S_RCPT, "RCPT TO:<%s>",
+			    t->rcpt[t->nreplied]);
+		return;
+	}
+	if (t->nbad == 0) {
+		smtp_cmd(t, S_DATA, "DATA");
+		return;
+	}
+	smtp_cmd(t, S_RSET, "RSET");
+}
+
+/*
+ * Some recipients were refused and the transaction reset: temporary
+ * only if every refusal was (4xx); the code is that of the first
+ * refusal that decides.
+ */
+static void
+smtp_rcpt_failed(struct smtp_txn *t)
+{
+	struct smtp_badrcpt	*b;
+	size_t			 i;
+
+	for (i = 0; i < t->nbad; i++)
+		if (t->bad[i].code / 100 != 4)
+			break;
+	b = &t->bad[i < t->nbad ? i : 0];
+	smtp_finish(t, 1, i < t->nbad ? SMTP_PERMFAIL : SMTP_TEMPFAIL,
+	    b->code, "relay refused %zu of %zu recipients (%d %s)", t->nbad,
+	    t->nrcpt, b->code, b->text);
+}
+
+/* After EHLO or HELO, STARTTLS or AUTH: what is left before ready(). */
+static void
+smtp_next(struct smtp_txn *t)
+{
+	struct timeval	tv = { 0, 0 };
+
+	if (t->tls == NULL && !t->notls && (t->conf.tls ==
+	    SMTP_TLS_STARTTLS || t->conf.tls == SMTP_TLS_REQUIRE)) {
+		if (t->caps.starttls) {
+			smtp_cmd(t, S_STARTTLS, "STARTTLS");
+			return;
+		}
+		if (t->conf.tls == SMTP_TLS_REQUIRE) {
+			smtp_finish(t, 1, SMTP_PERMFAIL, 0,
+			    "relay does not offer STARTTLS");
+			return;
+		}
+	}
+	if (t->conf.auth_user != NULL && !t->authed) {
+		if (!t->caps.auth_plain) {
+			smtp_finish(t, 1, SMTP_PERMFAIL, 0,
+			    "relay does not offer AUTH PLAIN");
+			return;
+		}
+		smtp_auth(t);
+		return;
+	}
+	t->state = S_READY;
+	evtimer_del(&t->tev);
+	evtimer_add(&t->dev, &tv);
+}
+
+static void
+smtp_ehlo(struct smtp_txn *t)
+{
+	memset(&t->caps, 0, sizeof(t->caps));
+	t->caps.tls = t->tls != NULL;
+	smtp_cmd(t, S_EHLO, "EHLO %s", t->conf.helo);
+}
+
+/*
+ * AUTH PLAIN with an initial response (RFC 4954, RFC 4616): base64 of
+ * "\0user\0password".  Every copy of the secret is wiped: the two
+ * buffers here at once, the output buffer as it is written.
+ */
+static void
+smtp_auth(struct smtp_txn *t)
+{
+	char	plain[SMTP_AUTH_MAX + 2];
+	char	line[sizeof("AUTH PLAIN \r\n") +
+		    sodium_base64_ENCODED_LEN(sizeof(plain),
+		    sodium_base64_VARIANT_ORIGINAL)];
+	size_t	ul, pl, n;
+
+	ul = strlen(t->conf.auth_user);
+	pl = t->conf.auth_pass == NULL ? 0 : strlen(t->conf.auth_pass);
+	if (ul + pl > SMTP_AUTH_MAX) {
+		smtp_finish(t, 1, SMTP_PERMFAIL, 0,
+		    "relay user name and password too long");
+		return;
+	}
+	plain[0] = '\0';
+	memcpy(plain + 1, t->conf.auth_user, ul);
+	plain[1 + ul] = '\0';
+	if (pl > 0)
+		memcpy(plain + 2 + ul, t->conf.auth_pass, pl);
+	memcpy(line, "AUTH PLAIN ", 11);
+	(void)sodium_bin2base64(line + 11, sizeof(line) - 11,
+	    (unsigned char *)plain, 2 + ul + pl,
+	    sodium_base64_VARIANT_ORIGINAL);
+	n = strlen(line);
+	memcpy(line + n, "\r\n", 2);
+	n += 2;
+	/* the output buffer is empty here: the relay has just answered */
+	t->secret = 1;
+	if (smtp_queue(t, line, n) == -1)
+		smtp_finish(t, 1, SMTP_TEMPFAIL, 0, "out of memory");
+	else {
+		t->state = S_AUTH;
+		smtp_arm(t);
+	}
+	sodium_memzero(plain, sizeof(plain));
+	sodium_memzero(line, sizeof(line));
+}
+
+/* A reply that is not the one wanted: 4xx temporary, the rest not. */
+static void
+smtp_refused(struct smtp_txn *t, const char *what, const char *refused)
+{
+	int	code = t->rcode;
+
+	if (code / 100 == 4 || code / 100 == 5)
+		smtp_finish(t, 1, smtp_status_of(code), code, "%s: %d %s",
+		    refused, code, t->rtext);
+	else
+		smtp_finish(t, 1, SMTP_TEMPFAIL, code,
+		    "relay protocol error: unexpected reply to %s: %d %s",
+		    what, code, t->rtext);
+}
+
+static enum smtp_status
+smtp_status_of(int code)
+{
+	if (code / 100 == 2)
+		return SMTP_OK;
+	if (code / 100 == 5)
+		return SMTP_PERMFAIL;
+	return SMTP_TEMPFAIL;
+}
+
+/*
+ * The message: read with pread(2) a chunk at a time, dot-stuffed (RFC
+ * 5321 4.5.2) into the output buffer, written as the socket takes it.
+ * A few chunks per wakeup, so one large message does not hold up the
+ * other transactions of the process.
+ */
+static int
+smtp_body(struct smtp_txn *t)
+{
+	size_t	before;
+	int	i;
+
+	for (i = 0; i < SMTP_CHUNKS_TURN; i++) {
+		if (t->outlen > 0) {
+			if (t->wwant != 0)
+				return 0;
+			before = t->outlen;
+			if (smtp_flush(t) == -1)
+				return 0;
+			if (t->outlen < before)
+				smtp_arm(t);	/* the relay takes it */
+			if (t->outlen > 0)
+				return 0;
+		}
+		if (t->dotq) {
+			t->res.sent = 1;
+			t->state = S_DOT;
+			smtp_arm(t);
+			return 1;
+		}
+		if (smtp_fill(t) == -1)
+			return 0;
+	}
+	return 0;
+}
+
+/*
+ * The next chunk of the message into the output buffer.  Lines end in
+ * CRLF on the wire whatever the spool holds: a bare CR or LF becomes
+ * CRLF, so no relay can see a line end (or the end of the data) where
+ * we saw none.  At the end: CRLF if the last line lacks one, then ".".
+ */
+static int
+smtp_fill(struct smtp_txn *t)
+{
+	unsigned char	 buf[SMTP_CHUNK];
+	char		*o;
+	ssize_t		 n;
+	size_t		 want, i;
+
+	if (t->msgoff < t->msgsize) {
+		want = t->msgsize - t->msgoff < SMTP_CHUNK ?
+		    (size_t)(t->msgsize - t->msgoff) : SMTP_CHUNK;
+		while ((n = pread(t->msgfd, buf, want, t->msgoff)) == -1 &&
+		    errno == EINTR)
+			;
+		if (n == -1) {
+			smtp_finish(t, 0, SMTP_TEMPFAIL, 0,
+			    "cannot read the message: %s", strerror(errno));
+			return -1;
+		}
+		if (n == 0) {
+			smtp_finish(t, 0, SMTP_TEMPFAIL, 0,
+			    "the message is shorter than its size");
+			return -1;
+		}
+	} else
+		n = 0;
+	if (smtp_reserve(t, 2 * n + 8) == -1) {
+		smtp_finish(t, 0, SMTP_TEMPFAIL, 0, "out of memory");
+		return -1;
+	}
+	o = t->out + t->outoff + t->outlen;
+	for (i = 0; i < (size_t)n; i++) {
+		if (t->cr) {
+			*o++ = '\r';
+			*o++ = '\n';
+			t->cr = 0;
+			t->bol = 1;
+			if (buf[i] == '\n')
+				continue;
+		}
+		if (buf[i] == '\r') {
+			t->cr = 1;
+			continue;
+		}
+		if (buf[i] == '\n') {
+			*o++ = '\r';
+			*o++ = '\n';
+			t->bol = 1;
+			continue;
+		}
+		if (t->bol && buf[i] == '.')
+			*o++ = '.';
+		*o++ = buf[i];
+		t->bol = 0;
+	}
+	t->msgoff += n;
+	if (t->msgoff == t->msgsize) {
+		if (t->cr || !t->bol) {
+			*o++ = '\r';
+			*o++ = '\n';
+		}
+		*o++ = '.';
+		*o++ = '\r';
+		*o++ = '\n';
+		t->cr = 0;
+		t->dotq = 1;
+	}
+	t->outlen = o - (t->out + t->outoff);
+	return 0;
+}
+
+static void
+smtp_cmd(struct smtp_txn *t, enum smtp_state state, const char *fmt, ...)
+{
+	char	line[SMTP_CMD_MAX];
+	va_list	ap;
+	int	n;
+
+	if (t->state == S_DONE)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(line) - 2)
+		fatalx("%s: command too long", __func__);
+	memcpy(line + n, "\r\n", 2);
+	if (smtp_queue(t, line, n + 2) == -1) {
+		smtp_finish(t, 0, SMTP_TEMPFAIL, 0, "out of memory");
+		return;
+	}
+	t->state = state;
+	smtp_arm(t);
+}
+
+static int
+smtp_queue(struct smtp_txn *t, const void *data, size_t len)
+{
+	if (smtp_reserve(t, len) == -1)
+		return -1;
+	memcpy(t->out + t->outoff + t->outlen, data, len);
+	t->outlen += len;
+	return 0;
+}
+
+/*
+ * Room for len more bytes at the end of the output.  A new buffer and a
+ * wiped old one rather than realloc(3): the old may have held the AUTH
+ * secret.
+ */
+static int
+smtp_reserve(struct smtp_txn *t, size_t len)
+{
+	size_t	 cap;
+	char	*p;
+
+	if (t->outoff > 0 && t->outcap - t->outoff - t->outlen < len) {
+		memmove(t->out, t->out + t->outoff, t->outlen);
+		t->outoff = 0;
+	}
+	if (t->outcap - t->outoff - t->outlen >= len)
+		return 0;
+	cap = t->outcap == 0 ? 2 * SMTP_CHUNK + 64 : t->outcap;
+	while (cap - t->outlen < len)
+		cap *= 2;
+	if ((p = malloc(cap)) == NULL)
+		return -1;
+	if (t->out != NULL) {
+		memcpy(p, t->out + t->outoff, t->outlen);
+		freezero(t->out, t->outcap);
+	}
+	t->out = p;
+	t->outcap = cap;
+	t->outoff = 0;
+	return 0;
+}
+
+/* Relay text for a result: one line of printable ASCII. */
+static void
+smtp_clean(char *dst, size_t dstlen, const char *src, size_t len)
+{
+	size_t	i, n = 0;
+
+	for (i = 0; i < len && n + 1 < dstlen; i++) {
+		if (src[i] == '\t')
+			dst[n++] = ' ';
+		else if ((unsigned char)src[i] < 0x20 ||
+		    (unsigned char)src[i] > 0x7e)
+			dst[n++] = '?';
+		else
+			dst[n++] = src[i];
+	}
+	while (n > 0 && dst[n - 1] == ' ')
+		n--;
+	dst[n] = '\0';
+}
+
+/*
+ * An address that can go between "<" and ">" as it is: no controls that
+ * would end or split the command, no brackets, not too long.  Bytes
+ * over 127 are the caller's business (SMTPUTF8).
+ */
+static int
+smtp_addr_ok(const char *addr, int empty)
+{
+	const unsigned char	*p;
+	size_t			 len = strlen(addr);
+
+	if (len == 0)
+		return empty;
+	if (len >= sizeof(((struct smtp_badrcpt *)NULL)->addr))
+		return 0;
+	for (p = (const unsigned char *)addr; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f || *p == '<' || *p == '>')
+			return 0;
+	return 1;
+}
