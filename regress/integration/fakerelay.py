@@ -41,6 +41,8 @@ message), dot (the end of the message), rset, quit:
   --stall STEP           stop (neither read nor answer) at STEP, until
                          --release's file exists, or forever; logs
                          "* stall STEP" first (repeatable)
+  --stall-rcpt ADDR      stall like --stall, but only at RCPT TO:<ADDR>,
+                         so that other transactions go on (repeatable)
   --release FILE         the file that ends the stalls
   --close STEP           hang up at STEP without answering; logs
                          "* close STEP" (repeatable)
@@ -193,6 +195,13 @@ class Session:
             self.log("S: " + out[-1])
         self.sock.sendall(("\r\n".join(out) + "\r\n").encode())
 
+    def stall(self, name):
+        self.log("* stall " + name)
+        while not (self.opts.release and
+                   os.path.exists(self.opts.release)):
+            time.sleep(0.05)
+        self.log("* released " + name)
+
     def step(self, name):
         """Stall or close at this step if asked; then go on."""
         if name in self.opts.close:
@@ -203,11 +212,7 @@ class Session:
                 pass
             raise Closed()
         if name in self.opts.stall:
-            self.log("* stall " + name)
-            while not (self.opts.release and
-                       os.path.exists(self.opts.release)):
-                time.sleep(0.05)
-            self.log("* released " + name)
+            self.stall(name)
 
     def answer(self, step, code, text):
         """The normal reply, unless --fail says otherwise.  Fails -> False."""
@@ -383,6 +388,8 @@ class Session:
             self.reply(501, "5.5.4 syntax: RCPT TO:<address>")
             return
         addr = arg[4:-1]
+        if addr.lower() in (a.lower() for a in self.opts.stall_rcpt):
+            self.stall("rcpt " + addr)
         self.step("rcpt")
         if addr.lower() in self.relay.refuse:
             self.reply(*self.relay.refuse[addr.lower()])
@@ -452,6 +459,8 @@ def main():
     ap.add_argument("--fail", action="append", default=[],
                     metavar="STEP=CODE[:TEXT]")
     ap.add_argument("--stall", action="append", default=[], metavar="STEP")
+    ap.add_argument("--stall-rcpt", action="append", default=[],
+                    metavar="ADDR")
     ap.add_argument("--release", metavar="FILE")
     ap.add_argument("--close", action="append", default=[], metavar="STEP")
     opts = ap.parse_args()

@@ -1,0 +1,354 @@
+#! /usr/bin/env atf-sh
+#
+# SUBMIT against a relay that misbehaves: fakerelay.py in place of the
+# mail host's MTA, for the faults a real MTA cannot be made to show.
+
+. "$(atf_get_srcdir)/fixture.sh"
+
+FAKERELAY=$(atf_get_srcdir)/fakerelay.py
+
+# relay_start OPTION...: fakerelay.py with OPTIONs, logging to relay.log
+# and keeping messages in spool/; then the mail host with submitd
+# pointed at it.  SUBMITD_EXTRA: more submitd.conf lines.
+relay_start()
+{
+	mkdir -p spool
+	python3 "$FAKERELAY" --port-file relay.port --log "$PWD/relay.log" \
+	    --spool "$PWD/spool" --release "$PWD/release" "$@" \
+	    >relay.out 2>&1 &
+	echo $! >relay.pid
+	_i=0
+	while [ ! -s relay.port ] && [ $_i -lt 100 ]; do
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	[ -s relay.port ] || { cat relay.out; atf_fail "fakerelay did not start"; }
+	FX_SUBMITD_CONF="relay \"127.0.0.1\" port $(cat relay.port) tls no
+timeout 30
+$SUBMITD_EXTRA" fixture_start
+}
+
+relay_stop()
+{
+	[ -f relay.pid ] && kill "$(cat relay.pid)" 2>/dev/null
+	fixture_stop
+}
+
+# client: a python snippet with sessions; session(user) logs in and has
+# cmd(tag, text), send(bytes), line(), answer(tag), submit(tag, msg).
+client()
+{
+	python3 - "$FX_IMAP_PORT" <<-PY
+	import os, re, socket, sys, time
+	PORT = int(sys.argv[1])
+	class session:
+	    def __init__(self, user="alice", pw="alice-secret"):
+	        self.s = socket.create_connection(("127.0.0.1", PORT))
+	        self.s.settimeout(60)
+	        self.buf = b""
+	        self.line()
+	        self.cmd("a", "LOGIN %s %s" % (user, pw))
+	    def line(self):
+	        while b"\r\n" not in self.buf:
+	            d = self.s.recv(65536)
+	            if not d:
+	                raise SystemExit("connection closed")
+	            self.buf += d
+	        l, self.buf = self.buf.split(b"\r\n", 1)
+	        return l.decode("latin-1")
+	    def answer(self, tag):
+	        while True:
+	            l = self.line()
+	            print(l[:300], flush=True)
+	            if l.startswith(tag + " "):
+	                return l
+	    def send(self, b):
+	        self.s.sendall(b)
+	    def cmd(self, tag, text):
+	        self.send(("%s %s\r\n" % (tag, text)).encode())
+	        return self.answer(tag)
+	    def submit_start(self, tag, msg):
+	        self.send(b"%s SUBMIT {%d}\r\n" % (tag.encode(), len(msg)))
+	        l = self.line()
+	        assert l.startswith("+"), l
+	        self.send(msg + b"\r\n")
+	    def submit(self, tag, msg):
+	        self.submit_start(tag, msg)
+	        return self.answer(tag)
+	def msg(to="bob@example.test", body=b"Hello.\r\n", extra=b""):
+	    return (b"From: alice@example.test\r\nTo: %s\r\nSubject: t\r\n%s"
+	        b"\r\n%s" % (to.encode(), extra, body))
+	def wait_for(path, what):
+	    for i in range(600):
+	        if os.path.exists(path) and what in open(path).read():
+	            return
+	        time.sleep(0.1)
+	    raise SystemExit("never saw %r in %s" % (what, path))
+	$(cat)
+	PY
+}
+
+atf_test_case refusing cleanup
+refusing_head()
+{
+	atf_set "descr" "a relay that refuses MAIL, a recipient or the" \
+	    "message: NO with its reason, temporary or permanent, and the" \
+	    "session goes on"
+}
+refusing_body()
+{
+	relay_start --pipelining --fail 'mail=550:5.7.1 No relaying for you'
+	client >out <<-'EOF' || { cat out; atf_fail "client failed"; }
+	c = session()
+	c.submit("m", msg())
+	c.cmd("n", "NOOP")
+	EOF
+	cat out
+	grep -q '^m NO Permanent failure: .*550.*No relaying for you' out ||
+	    atf_fail "MAIL refused: no permanent NO with the reason"
+	grep -q '^m NO .*,$' out || atf_fail "not the draft's form"
+	grep -q '^n OK' out || atf_fail "the session broke"
+	grep -q 'C: DATA' relay.log && atf_fail "DATA after a refused MAIL"
+	return 0
+}
+refusing_cleanup()
+{
+	relay_stop
+}
+
+atf_test_case rcpt_refused cleanup
+rcpt_refused_head()
+{
+	atf_set "descr" "recipients refused among good ones: the draft's" \
+	    "NO ,addr,addr form, RSET, no DATA, nobody receives it"
+}
+rcpt_refused_body()
+{
+	relay_start --pipelining --refuse 'bad@example.test=550:5.1.1 No such' \
+	    --refuse 'later@example.test=451:4.3.0 Try later'
+	client >out <<-'EOF' || { cat out; atf_fail "client failed"; }
+	c = session()
+	c.submit("p", msg("bob@example.test, bad@example.test"))
+	c.submit("t", msg("later@example.test, bob@example.test"))
+	c.submit("g", msg("bob@example.test"))
+	EOF
+	cat out
+	grep -qx 'p NO ,bad@example.test' out || atf_fail "not NO ,addr"
+	grep -q '^t NO Temporary failure.*,later@example.test$' out ||
+	    atf_fail "a 451 is not told as temporary"
+	grep -q '^g OK SUBMIT completed' out || atf_fail "good one failed"
+	grep -q 'C: RSET' relay.log || atf_fail "no RSET after a refusal"
+	[ "$(grep -c 'C: DATA' relay.log)" = 1 ] ||
+	    atf_fail "DATA sent for a refused transaction"
+	[ "$(ls spool/*.eml | wc -l)" = 1 ] || atf_fail "not one message"
+}
+rcpt_refused_cleanup()
+{
+	relay_stop
+}
+
+atf_test_case relay_down cleanup
+relay_down_head()
+{
+	atf_set "descr" "no relay at all, a relay that hangs up: NO" \
+	    "[UNAVAILABLE] or a temporary NO, and the session goes on"
+}
+relay_down_body()
+{
+	relay_start --close rcpt
+	client >out <<-'EOF' || { cat out; atf_fail "client failed"; }
+	c = session()
+	c.submit("h", msg())
+	# now no relay at all
+	os.kill(int(open("relay.pid").read()), 15)
+	time.sleep(0.5)
+	c.submit("d", msg())
+	c.cmd("n", "NOOP")
+	EOF
+	cat out
+	grep -q '^h NO Temporary failure: .*closed' out ||
+	    atf_fail "a hang-up: no temporary NO"
+	grep -q '^d NO \[UNAVAILABLE\] Temporary failure: cannot connect' out ||
+	    atf_fail "relay down: no NO [UNAVAILABLE]"
+	grep -q '^n OK' out || atf_fail "the session broke"
+}
+relay_down_cleanup()
+{
+	relay_stop
+}
+
+atf_test_case stalled cleanup
+stalled_head()
+{
+	atf_set "descr" "while the relay stalls one submission, another" \
+	    "session's NOOP and SUBMIT are answered (an ordering)"
+}
+stalled_body()
+{
+	relay_start --pipelining --stall-rcpt slow@example.test
+	client >out <<-'EOF' || { cat out; atf_fail "client failed"; }
+	a = session()
+	b = session("bob", "bob-secret")
+	a.submit_start("s", msg("slow@example.test"))
+	wait_for("relay.log", "* stall rcpt slow@example.test")
+	print(b.cmd("n", "NOOP"))
+	print(b.submit("q", msg("alice@example.test")))
+	# only now is the stalled one let go
+	open("release", "w").close()
+	print(a.answer("s"))
+	EOF
+	cat out
+	# the order of the lines is the order of the events
+	sed -n '/^n OK/,$p' out | grep -q '^q OK SUBMIT completed' ||
+	    atf_fail "the second session waited for the stalled relay"
+	sed -n '/^q OK/,$p' out | grep -q '^s OK SUBMIT completed' ||
+	    atf_fail "the stalled submission did not complete after release"
+}
+stalled_cleanup()
+{
+	relay_stop
+}
+
+atf_test_case eightbit cleanup
+eightbit_head()
+{
+	atf_set "descr" "an 8-bit body to a relay without 8BITMIME is sent" \
+	    "as 7-bit and decodes to the original bytes"
+}
+eightbit_body()
+{
+	relay_start --pipelining
+	client >out <<-'EOF' || { cat out; atf_fail "client failed"; }
+	body = "Grüße, naïve café — ünïcödé.\r\n".encode() * 40
+	body += bytes(range(128, 256)) + b"\r\n"
+	open("body", "wb").write(body)
+	c = session()
+	c.submit("e", msg(body=body, extra=b"MIME-Version: 1.0\r\n"
+	    b"Content-Type: text/plain; charset=utf-8\r\n"
+	    b"Content-Transfer-Encoding: 8bit\r\n"))
+	EOF
+	cat out
+	grep -q '^e OK SUBMIT completed' out || atf_fail "not sent"
+	python3 - <<-'PY' || atf_fail "not 7-bit, or not the same bytes"
+	import email, glob, sys
+	raw = open(glob.glob("spool/*.eml")[0], "rb").read()
+	if any(b > 127 for b in raw):
+	    sys.exit("8-bit bytes reached a relay without 8BITMIME")
+	m = email.message_from_bytes(raw)
+	print(m["Content-Transfer-Encoding"])
+	got = m.get_payload(decode=True)
+	want = open("body", "rb").read()
+	if got != want:
+	    sys.exit("decoded body differs")
+	PY
+	grep -q 'BODY=8BITMIME' relay.log && atf_fail "BODY=8BITMIME sent"
+	return 0
+}
+eightbit_cleanup()
+{
+	relay_stop
+}
+
+atf_test_case tls_auth cleanup
+tls_auth_head()
+{
+	atf_set "descr" "STARTTLS and AUTH PLAIN to the relay, as" \
+	    "submitd.conf says; the password is in no log"
+}
+tls_auth_body()
+{
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+	    -nodes -days 2 -subj /CN=relay.test -keyout key.pem -out cert.pem \
+	    >/dev/null 2>&1 || atf_fail "openssl"
+	mkdir -p spool
+	python3 "$FAKERELAY" --port-file relay.port --log "$PWD/relay.log" \
+	    --spool "$PWD/spool" --starttls cert.pem key.pem --require-tls \
+	    --auth imapx:pw-S3cret --pipelining >relay.out 2>&1 &
+	echo $! >relay.pid
+	_i=0
+	while [ ! -s relay.port ] && [ $_i -lt 100 ]; do
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	FX_SUBMITD_CONF="relay \"127.0.0.1\" port $(cat relay.port) tls require noverify
+relay auth \"imapx\" password \"pw-S3cret\"" fixture_start
+	client >out <<-'EOF' || { cat out; atf_fail "client failed"; }
+	c = session()
+	c.submit("t", msg())
+	EOF
+	cat out
+	grep -q '^t OK SUBMIT completed' out || atf_fail "not sent"
+	grep -q '^[0-9]* \* tls' relay.log || atf_fail "no TLS"
+	grep -q 'auth ok' relay.log || atf_fail "no AUTH"
+	grep -rq 'pw-S3cret' relay.log "$FX_DIR"/*.log &&
+	    atf_fail "the relay's password is in a log"
+	return 0
+}
+tls_auth_cleanup()
+{
+	relay_stop
+}
+
+atf_test_case submitd_killed cleanup
+submitd_killed_head()
+{
+	atf_set "descr" "kill -9 of submitd during DATA: the client gets NO," \
+	    "the relay keeps nothing, submitd comes back"
+}
+submitd_killed_body()
+{
+	relay_start --pipelining --stall body
+	client >out <<-'EOF' || { cat out; atf_fail "client failed"; }
+	import subprocess
+	parent = os.environ["FX_IMAPXD_PID"]
+	def submitd():
+	    return subprocess.run(["pgrep", "-P", parent, "-f", "submitd -f"],
+	        capture_output=True, text=True).stdout.split()
+	before = submitd()
+	c = session()
+	# more than the sockets hold: submitd is still in DATA when killed
+	c.submit_start("k", msg(body=b"x" * 78 + b"\r\n") +
+	    b"y" * 78 * 1024 * 100 + b"\r\n")
+	wait_for("relay.log", "* stall body")
+	for p in before:
+	    os.kill(int(p), 9)
+	c.answer("k")
+	c.cmd("n", "NOOP")
+	open("release", "w").close()
+	wait_for("relay.log", "* eof in data")
+	for i in range(100):
+	    after = submitd()
+	    if after and after != before:
+	        break
+	    time.sleep(0.2)
+	print("submitd before", before, "after", after)
+	for i in range(50):
+	    if "OK" in c.submit("z%d" % i, msg()):
+	        break
+	    time.sleep(0.2)
+	EOF
+	cat out
+	grep -q '^k NO \[UNAVAILABLE\]' out || atf_fail "no NO [UNAVAILABLE]"
+	grep -q '^n OK' out || atf_fail "the session broke"
+	grep -q '^z[0-9]* OK SUBMIT completed' out ||
+	    atf_fail "SUBMIT did not come back"
+	[ "$(ls spool/*.eml | wc -l)" = 1 ] ||
+	    atf_fail "the relay kept the interrupted message"
+	grep -q "submitd 0 (pid [0-9]*) killed by signal 9" \
+	    "$FX_DIR/imapxd.log" || atf_fail "the parent did not see it die"
+}
+submitd_killed_cleanup()
+{
+	relay_stop
+}
+
+atf_init_test_cases()
+{
+	atf_add_test_case refusing
+	atf_add_test_case rcpt_refused
+	atf_add_test_case relay_down
+	atf_add_test_case stalled
+	atf_add_test_case eightbit
+	atf_add_test_case tls_auth
+	atf_add_test_case submitd_killed
+}
