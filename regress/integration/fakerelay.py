@@ -10,7 +10,8 @@ stdout ("port N") and, with --port-file, written to a file (created
 whole, by rename, once the relay listens).
 
 Where to listen, what to record:
-  --listen ADDR          address to listen on (default 127.0.0.1)
+  --listen ADDR          address to listen on (default 127.0.0.1; IPv6
+                         too)
   --port N               port (default 0: any free port)
   --port-file FILE       write the chosen port to FILE
   --hostname NAME        name in the greeting and EHLO (fakerelay.test)
@@ -37,7 +38,8 @@ mail, rcpt, data (the DATA command), body (the first bytes of the
 message), dot (the end of the message), rset, quit:
   --refuse ADDR=CODE[:TEXT]  refuse RCPT TO:<ADDR> with CODE (repeatable)
   --fail STEP=CODE[:TEXT]    answer STEP with CODE instead (rcpt: every
-                             recipient; dot: the message is not kept)
+                             recipient; dot: the message is not kept;
+                             not body, which has no answer)
   --stall STEP           stop (neither read nor answer) at STEP, until
                          --release's file exists, or forever; logs
                          "* stall STEP" first (repeatable)
@@ -101,9 +103,9 @@ class Relay:
         self.fail = {}
         for spec in opts.fail:
             step, sep, rest = spec.partition("=")
-            if not sep or step not in STEPS:
+            if not sep or step not in STEPS or step == "body":
                 sys.exit("fakerelay: --fail STEP=CODE[:TEXT], STEP one of "
-                         + " ".join(STEPS))
+                         + " ".join(s for s in STEPS if s != "body"))
             self.fail[step] = code_text(rest, step)
         for step in opts.stall + opts.close:
             if step not in STEPS:
@@ -127,11 +129,11 @@ class Relay:
             return self.conns
 
     def record(self, mail_from, params, rcpts, data):
-        if not self.opts.spool:
-            return
         with self.lock:
             self.msgs += 1
             k = self.msgs
+        if not self.opts.spool:
+            return k
         env = ["from " + mail_from]
         env += ["param " + p for p in params]
         env += ["rcpt " + r for r in rcpts]
@@ -477,6 +479,8 @@ def main():
     class Server(socketserver.ThreadingTCPServer):
         daemon_threads = True
         allow_reuse_address = True
+        address_family = (socket.AF_INET6 if ":" in opts.listen
+                          else socket.AF_INET)
 
     with Server((opts.listen, opts.port), Handler) as srv:
         port = srv.server_address[1]
