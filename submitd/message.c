@@ -817,7 +817,7 @@ static int
 rcpt_dedup(struct prep *p)
 {
 	struct dedup	*d;
-	size_t		 i, n;
+	size_t		 i, n, first;
 
 	if (p->nrcpt < 2)
 		return 0;
@@ -828,11 +828,14 @@ rcpt_dedup(struct prep *p)
 		d[i].i = i;
 	}
 	qsort(d, p->nrcpt, sizeof(*d), dedup_cmp);
-	for (i = 1; i < p->nrcpt; i++)
-		if (addr_cmp(d[i - 1].addr, d[i].addr) == 0) {
-			free(p->rcpt[d[i].i]);
-			p->rcpt[d[i].i] = NULL;
+	for (first = 0, i = 1; i < p->nrcpt; i++) {
+		if (addr_cmp(d[first].addr, d[i].addr) != 0) {
+			first = i;
+			continue;
 		}
+		free(p->rcpt[d[i].i]);
+		p->rcpt[d[i].i] = NULL;
+	}
 	free(d);
 	for (i = n = 0; i < p->nrcpt; i++)
 		if (p->rcpt[i] != NULL)
