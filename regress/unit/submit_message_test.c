@@ -1309,6 +1309,17 @@ ATF_TC_BODY(signed_parts, tc)
 	free(out);
 	free(msg);
 
+	/* a preamble below the signature is signed too */
+	msg = crlf("From: a@b\nMIME-Version: 1.0\n"
+	    "Content-Type: multipart/signed; boundary=s\n\n"
+	    "--s\nContent-Type: multipart/mixed; boundary=x\n\n"
+	    "pr\xc3\xa9" "ambule\n--x\n\nclean\n--x--\n"
+	    "--s\nContent-Type: application/pgp-signature\n\nsig\n--s--\n");
+	ATF_CHECK_EQ(to7bit(msg, strlen(msg), &out, &len, reason), -1);
+	ATF_CHECK(strncmp(reason, "signed part", 11) == 0);
+	free(out);
+	free(msg);
+
 	/* a signed part that is 7-bit passes untouched, 8bit label too */
 	msg = crlf("From: a@b\nMIME-Version: 1.0\n"
 	    "Content-Type: multipart/mixed; boundary=m\n\n--m\n"
@@ -1398,9 +1409,15 @@ ATF_TC_BODY(rewrap, tc)
 			raw[n++] = 'a' + i % 26;
 		}
 	}
-	len += sprintf(msg + len, "   \r\nsoft=\r\nbreak\r\n--b--\r\n");
+	len += sprintf(msg + len, "   \r\nsoft=\r\nbreak\r\n--b\r\n"
+	    "Content-Type: text/plain\r\n"
+	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
 	memcpy(raw + n, "\r\nsoftbreak", 11);
 	n += 11;
+	/* soft breaks before a '-' must not start a delimiter-like line */
+	memset(msg + len, '-', 1100);
+	len += 1100;
+	len += sprintf(msg + len, "\r\n--b--\r\n");
 
 	ATF_REQUIRE_MSG(to7bit(msg, len, &out, &wl, reason) == 0, "%s",
 	    reason);
@@ -1413,6 +1430,11 @@ ATF_TC_BODY(rewrap, tc)
 
 	part(out, wl, "b", 2, &h, &hl, &b, &bl);
 	check_decoded(h, hl, b, bl, raw, n);
+
+	part(out, wl, "b", 3, &h, &hl, &b, &bl);
+	memset(want, '-', 1100);
+	check_decoded(h, hl, b, bl, want, 1100);
+	ATF_CHECK(strstr(b, "\r\n--") == NULL || strstr(b, "\r\n--") >= b + bl);
 	free(out);
 	free(msg);
 	free(want);
@@ -1538,6 +1560,12 @@ ATF_TC_BODY(mime_odd, tc)
 	free(msg);
 	ATF_REQUIRE(to7bit("", 0, &out, &len, reason) == 0);
 	ATF_CHECK_EQ(len, 0);
+	free(out);
+
+	/* SMTP wants the last line ended */
+	ATF_REQUIRE(to7bit("From: a@b\r\n\r\nno end", 19, &out, &len,
+	    reason) == 0);
+	ATF_CHECK_STREQ(out, "From: a@b\r\n\r\nno end\r\n");
 	free(out);
 }
 
