@@ -123,6 +123,7 @@ static void	 date_now(char *, size_t);
 static void	 msgid_new(const struct msg_conf *, char *, size_t);
 static void	 msgid_get(const char *, char *, size_t);
 static int	 host_ok(const char *);
+static int	 user_ok(const struct msg_conf *);
 
 static int	 is_atext(unsigned char);
 static void	 abuf_add(struct abuf *, const char *, size_t);
@@ -956,6 +957,16 @@ host_ok(const char *h)
 	return 1;
 }
 
+/* The user as a Sender: a login without a domain is no mailbox. */
+static int
+user_ok(const struct msg_conf *conf)
+{
+	char	addr[MSG_ADDR_MAX];
+
+	return conf->user != NULL &&
+	    msg_parse_mailbox(conf->user, addr, sizeof(addr)) == 0;
+}
+
 /* RFC 5322 3.6.4: 160 random bits in base32, then our host name. */
 static void
 msgid_new(const struct msg_conf *conf, char *buf, size_t sz)
@@ -1033,7 +1044,7 @@ write_message(struct prep *p)
 		free(v);
 	}
 	/* RFC 5322 3.6.2: more than one author needs a Sender */
-	if (!p->resent && p->nfrom > 1 && p->conf->user != NULL &&
+	if (!p->resent && p->nfrom > 1 && user_ok(p->conf) &&
 	    field_find(p, "Sender", 0, p->nf) == -1 &&
 	    add_field(p, &tail, "Sender", p->conf->user) == -1)
 		goto done;
@@ -1058,7 +1069,7 @@ write_message(struct prep *p)
 			msgid_get(v, p->info->msgid, sizeof(p->info->msgid));
 			free(v);
 		}
-		if (p->nfrom > 1 && p->conf->user != NULL &&
+		if (p->nfrom > 1 && user_ok(p->conf) &&
 		    field_find(p, "Resent-Sender", p->rfirst, p->rend) == -1 &&
 		    add_field(p, &block, "Resent-Sender", p->conf->user) == -1)
 			goto done;

@@ -521,8 +521,9 @@ ATF_TC_BODY(from_check, tc)
 ATF_TC_WITHOUT_HEAD(sender_added);
 ATF_TC_BODY(sender_added, tc)
 {
+	struct msg_conf	 c = conf;
 	struct run	 r;
-	const char	*s;
+	const char	*s, *msg;
 
 	good("From: alice@example.test, Al <a@alias.test>\n"
 	    "To: carol@example.org\n\nhi\n", &r);
@@ -535,6 +536,14 @@ ATF_TC_BODY(sender_added, tc)
 	    "Sender: a@alias.test\nTo: carol@example.org\n\nhi\n", &r);
 	ATF_CHECK_EQ(fields(&r, "Sender"), 1);
 	ATF_CHECK(strstr(r.out, "Sender: a@alias.test\r\n") != NULL);
+	run_free(&r);
+
+	/* a login without a domain is no Sender */
+	c.user = "alice";
+	msg = "From: a@alias.test, b@alias.test\nTo: carol@example.org\n\n";
+	prep_conf(&c, msg, strlen(msg), &r);
+	ATF_CHECK_EQ(r.rc, 0);
+	ATF_CHECK_EQ(fields(&r, "Sender"), 0);
 	run_free(&r);
 }
 
