@@ -19,6 +19,12 @@
  *   the top) names the resender and the recipients: Resent-From and
  *   Resent-Sender are checked, not From and Sender, which belong to
  *   whoever wrote the message first.
+ * - Recipients are canonical addr-specs (comments and routes gone, the
+ *   local part quoted only where RFC 5321 needs it), each kept once:
+ *   the local part compared exactly, the domain ignoring case, the first
+ *   mention kept in its place.
+ * - A message with Resent- fields still gets the Date and Message-ID of
+ *   its own when it lacks them: RFC 5322 wants them in every message.
  * - Line ends may be CRLF or LF; CRLF comes out.  A bare CR is refused in
  *   the header and kept in the body, where it makes the body MSG_BINARY.
  *   A last line without its line end gets one.
