@@ -19,6 +19,12 @@
  *   the top) names the resender and the recipients: Resent-From and
  *   Resent-Sender are checked, not From and Sender, which belong to
  *   whoever wrote the message first.
+ * - Recipients are canonical addr-specs (comments and routes gone, the
+ *   local part quoted only where RFC 5321 needs it), each kept once:
+ *   the local part compared exactly, the domain ignoring case, the first
+ *   mention kept in its place.
+ * - A message with Resent- fields still gets the Date and Message-ID of
+ *   its own when it lacks them: RFC 5322 wants them in every message.
  * - Line ends may be CRLF or LF; CRLF comes out.  A bare CR is refused in
  *   the header and kept in the body, where it makes the body MSG_BINARY.
  *   A last line without its line end gets one.
@@ -123,6 +129,7 @@ static void	 date_now(char *, size_t);
 static void	 msgid_new(const struct msg_conf *, char *, size_t);
 static void	 msgid_get(const char *, char *, size_t);
 static int	 host_ok(const char *);
+static int	 user_ok(const struct msg_conf *);
 
 static int	 is_atext(unsigned char);
 static void	 abuf_add(struct abuf *, const char *, size_t);
@@ -817,7 +824,7 @@ static int
 rcpt_dedup(struct prep *p)
 {
 	struct dedup	*d;
-	size_t		 i, n;
+	size_t		 i, n, first;
 
 	if (p->nrcpt < 2)
 		return 0;
@@ -828,11 +835,14 @@ rcpt_dedup(struct prep *p)
 		d[i].i = i;
 	}
 	qsort(d, p->nrcpt, sizeof(*d), dedup_cmp);
-	for (i = 1; i < p->nrcpt; i++)
-		if (addr_cmp(d[i - 1].addr, d[i].addr) == 0) {
-			free(p->rcpt[d[i].i]);
-			p->rcpt[d[i].i] = NULL;
+	for (first = 0, i = 1; i < p->nrcpt; i++) {
+		if (addr_cmp(d[first].addr, d[i].addr) != 0) {
+			first = i;
+			continue;
 		}
+		free(p->rcpt[d[i].i]);
+		p->rcpt[d[i].i] = NULL;
+	}
 	free(d);
 	for (i = n = 0; i < p->nrcpt; i++)
 		if (p->rcpt[i] != NULL)
@@ -953,6 +963,16 @@ host_ok(const char *h)
 	return 1;
 }
 
+/* The user as a Sender: a login without a domain is no mailbox. */
+static int
+user_ok(const struct msg_conf *conf)
+{
+	char	addr[MSG_ADDR_MAX];
+
+	return conf->user != NULL &&
+	    msg_parse_mailbox(conf->user, addr, sizeof(addr)) == 0;
+}
+
 /* RFC 5322 3.6.4: 160 random bits in base32, then our host name. */
 static void
 msgid_new(const struct msg_conf *conf, char *buf, size_t sz)
@@ -1030,7 +1050,7 @@ write_message(struct prep *p)
 		free(v);
 	}
 	/* RFC 5322 3.6.2: more than one author needs a Sender */
-	if (!p->resent && p->nfrom > 1 && p->conf->user != NULL &&
+	if (!p->resent && p->nfrom > 1 && user_ok(p->conf) &&
 	    field_find(p, "Sender", 0, p->nf) == -1 &&
 	    add_field(p, &tail, "Sender", p->conf->user) == -1)
 		goto done;
@@ -1055,7 +1075,7 @@ write_message(struct prep *p)
 			msgid_get(v, p->info->msgid, sizeof(p->info->msgid));
 			free(v);
 		}
-		if (p->nfrom > 1 && p->conf->user != NULL &&
+		if (p->nfrom > 1 && user_ok(p->conf) &&
 		    field_find(p, "Resent-Sender", p->rfirst, p->rend) == -1 &&
 		    add_field(p, &block, "Resent-Sender", p->conf->user) == -1)
 			goto done;

@@ -18,18 +18,28 @@
 #define MSG_ADDR_MAX		320		/* an addr-spec, RFC 5321 4.5.3 */
 #define MSG_REASON_MAX		256
 
+/*
+ * From, Sender (or Resent-From, Resent-Sender) must hold the user's own
+ * address or an allowed one: "local@domain" exactly, or "@domain" for
+ * any local part there.  All comparisons ignore ASCII case.
+ */
 struct msg_conf {
 	const char	 *user;		/* canonical user@domain */
 	const char *const *allowed;	/* more addresses for From/Sender */
 	size_t		  nallowed;
-	size_t		  rcpt_max;	/* envelope recipients, at most */
-	const char	 *hostname;	/* right side of a new Message-ID */
+	size_t		  rcpt_max;	/* envelope recipients, at most;
+					   0: no limit */
+	const char	 *hostname;	/* right side of a new Message-ID;
+					   "localhost" if NULL or not a
+					   dot-atom */
 };
 
 /* What msg_prepare() found; MSG_* flags. */
 #define MSG_8BITBODY	0x01	/* the body has bytes over 127 */
 #define MSG_8BITHDR	0x02	/* the header has (UTF-8) bytes over 127 */
-#define MSG_BINARY	0x04	/* NUL bytes or over-long lines in the body */
+#define MSG_BINARY	0x04	/* NUL bytes, bare CRs or lines over
+				   MSG_LINE_MAX in the body: DATA cannot
+				   carry it, msg_to7bit() makes it fit */
 #define MSG_RESENT	0x08	/* recipients came from Resent-* fields */
 
 struct msg_info {
@@ -37,24 +47,35 @@ struct msg_info {
 	size_t		  nrcpt;
 	int		  flags;
 	off_t		  size;		/* bytes written to the output */
-	char		  msgid[MSG_ADDR_MAX];	/* as in the header, no <> */
+	char		  msgid[MSG_ADDR_MAX];	/* as in the header, no <>:
+					   the Message-ID, or with
+					   MSG_RESENT the newest
+					   Resent-Message-ID; ours or the
+					   client's, "" if that is odd */
 };
 
 /*
  * Read the submitted message from `in` (from offset 0 to its end), check
  * it and write the message to relay to `out`: lines end in CRLF; Date,
- * Message-ID and Sender added where missing or needed; Bcc and
- * Resent-Bcc removed.  The body is copied as it is.  0 and `info` filled
- * in, or -1 with a reason for the client in `reason`.
+ * Message-ID and Sender added where missing or needed (at the end of the
+ * header; Resent- ones at the end of the newest Resent- block); Bcc and
+ * Resent-Bcc removed; every other field byte for byte, in order.  The
+ * body is copied as it is but for line ends, and a last line without
+ * one gets CRLF.  0 and `info` filled in, or -1 with a reason for the
+ * client in `reason`: printable ASCII, no CR or LF, may hold commas.
+ * The Message-ID is random: sodium_init() must have run.
  */
 int	 msg_prepare(int in, int out, const struct msg_conf *,
 	    struct msg_info *info, char *reason, size_t reasonsz);
 
 /*
- * Rewrite a message written by msg_prepare() so that it is all 7-bit:
+ * Rewrite a message written by msg_prepare() so that it is all 7-bit
+ * below its own header (whose 8-bit bytes are the caller's business):
  * each part with 8-bit or binary content gets a quoted-printable (text)
  * or base64 (other) Content-Transfer-Encoding, reversibly.  A part under
- * multipart/signed is never re-encoded: -1 and a reason instead.
+ * multipart/signed is never re-encoded: -1 and a reason instead; so for
+ * parts whose headers are 8-bit, parts encoded already that hold 8-bit
+ * bytes, and structures nested too deeply.  mime.c says more.
  */
 int	 msg_to7bit(int in, int out, char *reason, size_t reasonsz);
 

@@ -54,8 +54,9 @@
 #define B64_LINE	76
 
 #define E_TOP		0x01	/* the message itself */
-#define E_SIGNED	0x02	/* below multipart/signed: no changes */
-#define E_DIGEST	0x04	/* a part of multipart/digest */
+#define E_MSG		0x02	/* a message in message/rfc822 */
+#define E_SIGNED	0x04	/* below multipart/signed: no changes */
+#define E_DIGEST	0x08	/* a part of multipart/digest */
 
 #define DIRTY_BYTES	(MSG_L_8BIT | MSG_L_NUL | MSG_L_BARECR | MSG_L_BARELF)
 
@@ -92,7 +93,8 @@ struct mime {
 struct mend {
 	off_t		 ce;		/* content end: before the CRLF of the
 					   delimiter line, or EOF */
-	off_t		 next;		/* after the delimiter line */
+	off_t		 dl;		/* the delimiter line */
+	off_t		 next;		/* after it */
 	int		 level;		/* whose delimiter (bnd[]), -1: EOF */
 	int		 close;		/* "--boundary--" */
 };
@@ -151,6 +153,7 @@ static void	 parse_ct(struct mhdr *, const char *);
 static void	 parse_cte(struct mhdr *, const char *);
 static enum kind classify(const struct mhdr *, int);
 static const char *relabel(const struct mhdr *, int);
+static const char *mimever(const struct mhdr *, int);
 static void	 write_header(struct mime *, const struct mhdr *,
 		    const char *, const char *);
 static int	 entity(struct mime *, off_t, int, int, struct mend *);
@@ -200,6 +203,7 @@ delimiter(const struct mime *m, const struct msg_line *l, struct mend *e)
 		else
 			continue;
 		e->level = i;
+		e->dl = l->off;
 		e->next = l->off + l->len;
 		return 1;
 	}
@@ -221,7 +225,7 @@ scan(struct mime *m, off_t off, struct mscan *st, struct mend *e)
 			return msg_reason(m->reason, m->reasonsz,
 			    "cannot read the message");
 		if (r == 0) {
-			e->ce = e->next = msg_rd_tell(&m->rd);
+			e->ce = e->dl = e->next = msg_rd_tell(&m->rd);
 			e->level = -1;
 			e->close = 0;
 			return 0;
@@ -280,7 +284,7 @@ read_header(struct mime *m, off_t off, struct mhdr *h, struct mend *e)
 			return msg_reason(m->reason, m->reasonsz,
 			    "cannot read the message");
 		if (r == 0) {
-			e->ce = e->next = msg_rd_tell(&m->rd);
+			e->ce = e->dl = e->next = msg_rd_tell(&m->rd);
 			e->level = -1;
 			e->close = 0;
 			h->fend = h->buf.len;
@@ -526,6 +530,18 @@ relabel(const struct mhdr *h, int flags)
 }
 
 /*
+ * RFC 2045 4: a message (ours, or one enclosed) that is MIME says so.
+ * Content-Type without MIME-Version is taken as MIME all the same.
+ */
+static const char *
+mimever(const struct mhdr *h, int flags)
+{
+	if ((flags & (E_TOP | E_MSG)) && !h->mimever)
+		return "MIME-Version: 1.0\r\n";
+	return NULL;
+}
+
+/*
  * The header as it came, with its (first) Content-Transfer-Encoding set
  * to cte unless that is NULL, and the lines in add after the fields
  * (before a Content-Transfer-Encoding that was not there).
@@ -593,11 +609,9 @@ entity(struct mime *m, off_t off, int depth, int flags, struct mend *e)
 		rv = multipart(m, &h, body, depth, flags, e);
 		break;
 	case K_MESSAGE:
-		write_header(m, &h, relabel(&h, flags),
-		    (flags & E_TOP) && !h.mimever ? "MIME-Version: 1.0\r\n" :
-		    NULL);
+		write_header(m, &h, relabel(&h, flags), mimever(&h, flags));
 		msg_buf_free(&h.buf);
-		rv = entity(m, body, depth + 1, flags & E_SIGNED, e);
+		rv = entity(m, body, depth + 1, (flags & E_SIGNED) | E_MSG, e);
 		break;
 	case K_LEAF:
 		rv = leaf(m, &h, body, flags, e);
@@ -614,7 +628,7 @@ multipart(struct mime *m, struct mhdr *h, off_t body, int depth, int flags,
     struct mend *e)
 {
 	struct mscan	 st;
-	off_t		 off;
+	off_t		 off, from;
 	int		 level, cflags, rv = -1;
 
 	cflags = flags & E_SIGNED;
@@ -622,8 +636,7 @@ multipart(struct mime *m, struct mhdr *h, off_t body, int depth, int flags,
 		cflags |= E_SIGNED;
 	if (strcmp(h->subtype, "digest") == 0)
 		cflags |= E_DIGEST;
-	write_header(m, h, relabel(h, flags),
-	    (flags & E_TOP) && !h->mimever ? "MIME-Version: 1.0\r\n" : NULL);
+	write_header(m, h, relabel(h, flags), mimever(h, flags));
 	if ((m->bnd[m->nb] = strdup(h->boundary)) == NULL)
 		return msg_reason(m->reason, m->reasonsz, "out of memory");
 	m->blen[m->nb] = strlen(h->boundary);
@@ -639,13 +652,16 @@ multipart(struct mime *m, struct mhdr *h, off_t body, int depth, int flags,
 	}
 	if (outside(m, body, e->ce, &st, flags) == -1)
 		goto done;
+	/* a preamble that went takes its line end along */
+	from = dirty(&st) ? e->dl : e->ce;
 	while (e->level == level) {
-		if (copy(m, e->ce, e->next) == -1)
+		if (copy(m, from, e->next) == -1)
 			goto done;
 		if (e->close)
 			break;
 		if (entity(m, e->next, depth + 1, cflags, e) == -1)
 			goto done;
+		from = e->ce;
 	}
 	free(m->bnd[--m->nb]);
 	m->bnd[m->nb] = NULL;
@@ -713,8 +729,8 @@ leaf(struct mime *m, struct mhdr *h, off_t body, int flags, struct mend *e)
 
 	text = h->has_ct ? h->ct_ok && strcmp(h->type, "text") == 0 : 1;
 	add[0] = '\0';
-	if ((flags & E_TOP) && !h->mimever)
-		strlcat(add, "MIME-Version: 1.0\r\n", sizeof(add));
+	if (mimever(h, flags) != NULL)
+		strlcat(add, mimever(h, flags), sizeof(add));
 	if (!h->has_ct) {
 		strlcat(add, "Content-Type: text/plain; charset=", sizeof(add));
 		strlcat(add, (st.flags & MSG_L_BADUTF8) ? "unknown-8bit" :

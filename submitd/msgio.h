@@ -72,6 +72,7 @@ void	 msg_buf_free(struct msg_buf *);
 
 const char *msg_cfws(const char *);
 int	 msg_utf8_step(unsigned int *, unsigned char);
+/* Format a reason for the client, made printable ASCII; returns -1. */
 int	 msg_reason(char *, size_t, const char *, ...)
 	    __attribute__((__format__ (printf, 3, 4)));
 
