@@ -150,14 +150,17 @@ lcmd_done(struct session *s, const char *fmt, ...)
 {
 	struct lcmd	*lc = s->local;
 	va_list		 ap;
-	char		 text[1024];
+	char		*text;
 
 	if (lc == NULL)
 		return;
+	/* no fixed buffer: an answer may be long (SUBMIT's NO texts) */
 	va_start(ap, fmt);
-	(void)vsnprintf(text, sizeof(text), fmt, ap);
+	if (vasprintf(&text, fmt, ap) == -1)
+		fatal("%s", __func__);
 	va_end(ap);
 	proxy_local(s, "%s %s", lc->tag, text);
+	free(text);
 	s->local = NULL;
 	free(lc);
 	if (s->cs == CS_LOCAL_WAIT) {

@@ -106,29 +106,41 @@ proxy_free(struct session *s)
 	s->mailbox = s->pendbox = NULL;
 }
 
-/* Lines of our own go out only between backend responses. */
+/*
+ * Lines of our own go out only between backend responses.  A long one
+ * (SUBMIT's NO may carry 8 KiB of the relay's words) is never cut short.
+ */
 void
 proxy_local(struct session *s, const char *fmt, ...)
 {
 	va_list	 ap;
-	char	 line[1024];
+	char	 buf[1024], *line = buf;
 	int	 n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	n = vsnprintf(buf, sizeof(buf) - 2, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return;
-	if ((size_t)n >= sizeof(line) - 2)
-		n = sizeof(line) - 3;
+	if ((size_t)n >= sizeof(buf) - 2) {
+		if ((line = malloc((size_t)n + 3)) == NULL)
+			fatal("%s", __func__);
+		va_start(ap, fmt);
+		(void)vsnprintf(line, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
 	line[n++] = '\r';
 	line[n++] = '\n';
 	if (s->rs == RS_START) {
 		conn_queue(&s->client, line, n);
+		if (line != buf)
+			free(line);
 		return;
 	}
 	if (buf_append(&s->held, line, n) == -1)
 		fatal("%s", __func__);
+	if (line != buf)
+		free(line);
 	/*
 	 * A client that keeps a response open by not reading must not make
 	 * us hold its refusals without bound: stop reading its commands.
