@@ -108,8 +108,9 @@ lcmd_after_segment(struct session *s, struct imap_seg *seg)
 	if (seg->litlen > lc->litmax ||
 	    (lc->ops->literal != NULL &&
 	    lc->ops->literal(s, lc, seg->litlen, seg->lit) == -1)) {
+		/* answered for the handler: it forgets the command first */
 		if (s->local == lc)
-			lcmd_done(s, "NO [TOOBIG] Literal too large");
+			lcmd_cancel(s, "NO [TOOBIG] Literal too large");
 		proxy_refuse_stream(s, seg);
 		return;
 	}
