@@ -215,11 +215,17 @@ struct session {
 	struct lcmd		*local;		/* local command running */
 	char			*mailbox;	/* selected, if any */
 	char			*pendbox;	/* SELECT/EXAMINE in flight */
+	uint32_t		 uidvalidity;	/* of mailbox, 0 if not known */
+	uint32_t		 penduidv;	/* ...of pendbox, so far */
 	struct injbody		 ibody;		/* an injected literal */
 	int			 bhold;		/* an injected command's
 						   consumer is full: the
 						   backend is not read */
+	int			 bflags;	/* BCAP_* */
+	const struct backend	*be;		/* its configuration's */
 };
+
+#define BCAP_LITERALPLUS	0x01	/* the backend takes {n+} (RFC 7888) */
 
 RB_HEAD(sessiontree, session);
 RB_PROTOTYPE(sessiontree, session, node, session_cmp);

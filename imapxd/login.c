@@ -732,6 +732,7 @@ backend_success(struct session *s)
 
 	s->bcaps = s->login->caps;
 	s->login->caps = NULL;
+	s->be = s->login->be;
 	if (canon_user(s->login->user, s->conf->domain, canon,
 	    sizeof(canon)) == -1)
 		strlcpy(canon, s->login->user, sizeof(canon));
@@ -790,7 +791,9 @@ login_done(struct session *s)
 	conn_queue(&s->client, caps, strlen(caps));
 	conn_queuef(&s->client, "] Logged in\r\n");
 	free(caps);
-	/* nothing per session keeps the list after this */
+	/* nothing per session keeps the list after this, but a flag */
+	if (has_cap(s->bcaps, "LITERAL+"))
+		s->bflags |= BCAP_LITERALPLUS;
 	free(s->bcaps);
 	s->bcaps = NULL;
 	log_info("session %llu: %s logged in from %s", (unsigned long long)s->id,

@@ -48,6 +48,7 @@ static void	response_tagged(struct session *, const char *,
 		    struct imap_seg *);
 static void	response_end(struct session *);
 static void	deliver(struct session *, int, const char *, size_t);
+static uint32_t	uidvalidity_parse(const char *, size_t);
 static void	forward_caps(struct session *, const char *, struct imap_seg *,
 		    size_t, size_t);
 static struct cmd *cmd_find(struct session *, const char *, size_t);
@@ -114,6 +115,7 @@ proxy_free(struct session *s)
 	free(s->mailbox);
 	free(s->pendbox);
 	s->mailbox = s->pendbox = NULL;
+	s->uidvalidity = s->penduidv = 0;
 }
 
 /*
@@ -1008,6 +1010,10 @@ response_start(struct session *s, const char *p, struct imap_seg *seg)
 		}
 	}
 	q = p + 2;
+	/* SUBMIT CATENATE checks a URL's UIDVALIDITY against this */
+	if (s->pendbox != NULL && seg->textlen > 18 &&
+	    strncasecmp(p, "* OK [UIDVALIDITY ", 18) == 0)
+		s->penduidv = uidvalidity_parse(p + 18, seg->textlen - 18);
 	if (seg->lit == LIT_NONE && seg->textlen > 13 &&
 	    strncasecmp(q, "CAPABILITY ", 11) == 0) {
 		forward_caps(s, p, seg, 13, seg->textlen);
@@ -1062,12 +1068,15 @@ response_tagged(struct session *s, const char *p, struct imap_seg *seg)
 		if (c->flags & CMD_SELECT) {
 			free(s->mailbox);
 			s->mailbox = ok ? s->pendbox : NULL;
+			s->uidvalidity = ok ? s->penduidv : 0;
 			if (!ok)
 				free(s->pendbox);
 			s->pendbox = NULL;
+			s->penduidv = 0;
 		} else if ((c->flags & CMD_UNSELECT) && ok) {
 			free(s->mailbox);
 			s->mailbox = NULL;
+			s->uidvalidity = 0;
 		}
 		if ((c->flags & CMD_IDLE) && s->idle == IDLE_BREAK &&
 		    !s->idle_done) {
@@ -1100,6 +1109,23 @@ response_tagged(struct session *s, const char *p, struct imap_seg *seg)
 		return;
 	}
 	conn_queue(&s->client, p, seg->len);
+}
+
+/* "n]..." of "* OK [UIDVALIDITY n]": n, or 0 if it is not a number. */
+static uint32_t
+uidvalidity_parse(const char *p, size_t len)
+{
+	uint64_t	v = 0;
+	size_t		i;
+
+	for (i = 0; i < len && p[i] >= '0' && p[i] <= '9'; i++) {
+		v = v * 10 + (p[i] - '0');
+		if (v > UINT32_MAX)
+			return 0;
+	}
+	if (i == 0 || i == len || p[i] != ']')
+		return 0;
+	return v;
 }
 
 /* Pass a line on with the capability list at [cs, ce) rewritten. */
