@@ -227,6 +227,14 @@ struct session {
 
 #define BCAP_LITERALPLUS	0x01	/* the backend takes {n+} (RFC 7888) */
 
+/* What a front end does with the channel to one service daemon. */
+struct fe_service_ops {
+	void	(*dispatch)(struct imsg *);
+	void	(*writable)(void);	/* credit came back: room again */
+	void	(*closed)(void);	/* gone: answer what waited on it */
+	int	 fdpass;		/* it may send descriptors */
+};
+
 RB_HEAD(sessiontree, session);
 RB_PROTOTYPE(sessiontree, session, node, session_cmp);
 
@@ -239,7 +247,7 @@ const char *fe_caps_extra(struct session *);
 int	 fe_service_up(int);
 struct chan *fe_service_chan(int);
 void	 fe_service_channel(int, int);
-void	 fe_service_register(int, void (*)(struct imsg *));
+void	 fe_service_register(int, const struct fe_service_ops *);
 int	 session_cmp(struct session *, struct session *);
 
 /* login.c: the pre-login state machine and backend authentication */
