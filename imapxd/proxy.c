@@ -107,6 +107,11 @@ proxy_free(struct session *s)
 		cmd_free(s, c);
 	while ((inj = TAILQ_FIRST(&s->injects)) != NULL) {
 		TAILQ_REMOVE(&s->injects, inj, entry);
+		/* a literal body not sent yet: the descriptor is ours */
+		if (inj->body && inj->bodyfd != -1) {
+			close(inj->bodyfd);
+			inj->bodyfd = -1;
+		}
 		if (inj->done != NULL)
 			inj->done(inj, NULL, 0);
 	}
