@@ -149,6 +149,7 @@ frontend(int debug, int verbose)
 	log_debug("worker %u ready", firstconf.worker);
 
 	xexec_register();
+	submit_register();
 
 	signal_set(&ev_term, SIGTERM, frontend_sig, NULL);
 	signal_set(&ev_int, SIGINT, frontend_sig, NULL);

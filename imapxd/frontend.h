@@ -286,6 +286,9 @@ void	 lcmd_done(struct session *, const char *, ...)
 	    __attribute__((__format__ (printf, 2, 3)));
 void	 lcmd_cancel(struct session *, const char *);
 
+/* submit.c: the SUBMIT command (doc/submit.md) */
+void	 submit_register(void);
+
 /* xexec.c: the XEXEC command (doc/xexec.md) */
 void	 xexec_register(void);
 size_t	 xexec_escape(const char *, size_t, char *, size_t, int);
