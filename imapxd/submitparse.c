@@ -90,7 +90,7 @@ submit_args_text(struct submit_args *sa, const char *p, size_t len,
 {
 	struct imap_rd	 rd;
 	char		 word[16];
-	size_t		 n;
+	size_t		 n, start;
 
 	if (sa->state == SA_ERROR)
 		return -1;
@@ -135,12 +135,13 @@ submit_args_text(struct submit_args *sa, const char *p, size_t len,
 			    !imap_atom_char((unsigned char)rd.p[rd.pos]) &&
 			    rd.p[rd.pos] != ']')
 				return args_fail(sa, ERR_CATENATE);
+			start = rd.pos;
 			if (imap_rd_astring(&rd, sa->url, sizeof(sa->url),
 			    &n) == TOK_ERR) {
-				if (rd.p[rd.pos] != '"' || len - rd.pos <
-				    sizeof(sa->url))
-					return args_fail(sa, ERR_CATENATE);
-				return args_fail(sa, "URL too long");
+				if (p[start] == '"' &&
+				    len - start > sizeof(sa->url))
+					return args_fail(sa, "URL too long");
+				return args_fail(sa, ERR_CATENATE);
 			}
 			if (args_part(sa) == -1)
 				return -1;
