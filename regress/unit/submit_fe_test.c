@@ -388,11 +388,15 @@ static char *
 pattern(size_t n)
 {
 	char	*p;
-	size_t	 i;
+	size_t	 i, k, v;
 
 	ATF_REQUIRE((p = malloc(n + 11)) != NULL);
-	for (i = 0; i < n; i += 10)
-		(void)snprintf(p + i, 11, "%08zu\r\n", i);
+	for (i = 0; i < n; i += 10) {
+		for (k = 8, v = i; k > 0; k--, v /= 10)
+			p[i + k - 1] = '0' + v % 10;
+		p[i + 8] = '\r';
+		p[i + 9] = '\n';
+	}
 	p[n] = '\0';
 	return p;
 }
@@ -439,6 +443,7 @@ sd_up_silent(void)
 {
 	int	sv[2];
 
+	sd_down();		/* a restart: the old end is gone */
 	ATF_REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
 	ATF_REQUIRE(fcntl(sv[0], F_SETFL, O_NONBLOCK) == 0);
 	ATF_REQUIRE(fcntl(sv[1], F_SETFL, O_NONBLOCK) == 0);
