@@ -799,6 +799,17 @@ ATF_TC_BODY(done_answers, tc)
 	/* a DONE for no submission is dropped */
 	sd_done(999, SUBMIT_OK, "", "");
 	quiet(&cli);
+
+	/* a command pipelined behind SUBMIT waits for its answer */
+	csend("x SUBMIT {3+}\r\nabc\r\ny NOOP\r\n");
+	id = sd_message(&g, 0);
+	got_free(&g);
+	quiet(&be);
+	sd_done(id, SUBMIT_OK, "", "");
+	expect(&cli, "x OK SUBMIT completed\r\n");
+	expect(&be, "y NOOP\r\n");
+	bsend("y OK NOOP completed\r\n");
+	expect(&cli, "y OK NOOP completed\r\n");
 	noop_ok("z");
 	stop();
 }
@@ -1248,9 +1259,9 @@ ATF_TC_BODY(sent_copy, tc)
 	expect(&cli, "a OK SUBMIT completed\r\n");
 	noop_ok("b");
 
-	/* LITERAL+: no waiting */
+	/* LITERAL+: no waiting; a pipelined command goes after it all */
 	sess->bflags |= BCAP_LITERALPLUS;
-	csend("c SUBMIT {5+}\r\nhello\r\n");
+	csend("c SUBMIT {5+}\r\nhello\r\nc2 NOOP\r\n");
 	id = sd_message(&g, 0);
 	got_free(&g);
 	sd_done_save(id, copy, len);
@@ -1259,9 +1270,13 @@ ATF_TC_BODY(sent_copy, tc)
 	tag = expect_injected(line);
 	expectn(&be, copy, len);
 	expect(&be, "\r\n");
+	quiet(&be);
 	(void)snprintf(line, sizeof(line), "%s OK Append completed\r\n", tag);
 	bsend(line);
 	expect(&cli, "c OK SUBMIT completed\r\n");
+	expect(&be, "c2 NOOP\r\n");
+	bsend("c2 OK NOOP completed\r\n");
+	expect(&cli, "c2 OK NOOP completed\r\n");
 	noop_ok("d");
 	quiet(&cli);
 	quiet(&be);
