@@ -154,6 +154,7 @@ static void	 sub_free(struct submission *);
 static void	 part_queue(void *, const char *, size_t);
 static void	 part_fetch(struct submission *);
 static int	 part_selected(struct session *, const struct submit_url *);
+static int	 backend_port(const struct backend *);
 static void	 hello_recv(struct imsg *);
 static void	 done_recv(struct imsg *);
 static void	 done_answer(struct submission *, struct imsg_submit_done *,
@@ -534,10 +535,7 @@ part_fetch(struct submission *sub)
 	struct session		*s = sub->s;
 	struct submit_url	 u;
 	struct subinj		*si;
-	const struct sockaddr_in  *sin;
-	const struct sockaddr_in6 *sin6;
 	char			*cmd, url[SUBMIT_URL_MAX * 4];
-	int			 port = 0;
 
 	sub->cur = TAILQ_FIRST(&sub->parts);
 	TAILQ_REMOVE(&sub->parts, sub->cur, entry);
@@ -563,15 +561,8 @@ part_fetch(struct submission *sub)
 		sub_badurl(sub, "UIDVALIDITY is not the mailbox's");
 		return;
 	} else {
-		if (s->be != NULL && s->be->ss.ss_family == AF_INET) {
-			sin = (const struct sockaddr_in *)&s->be->ss;
-			port = ntohs(sin->sin_port);
-		} else if (s->be != NULL && s->be->ss.ss_family == AF_INET6) {
-			sin6 = (const struct sockaddr_in6 *)&s->be->ss;
-			port = ntohs(sin6->sin6_port);
-		}
 		if (s->be == NULL || submit_url_authurl(&u, s->user,
-		    s->be->host, port, url, sizeof(url)) == -1) {
+		    s->be->host, backend_port(s->be), url, sizeof(url)) == -1) {
 			sub_badurl(sub, "Cannot reach that mailbox");
 			return;
 		}
@@ -586,6 +577,18 @@ part_fetch(struct submission *sub)
 		inj_free(si);
 		sub_abort(sub, "NO [UNAVAILABLE] Cannot fetch the part now");
 	}
+}
+
+/* The backend's port: a URLAUTH URL names the server with it. */
+static int
+backend_port(const struct backend *be)
+{
+	if (be->ss.ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)&be->ss)->sin_port);
+	if (be->ss.ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)
+		    &be->ss)->sin6_port);
+	return 0;
 }
 
 /*
