@@ -61,8 +61,8 @@ static int			 configured;
 
 /* Channels to the service daemons, handed over by the parent. */
 struct fe_service {
-	struct chan		 chan;
-	void			(*dispatch)(struct imsg *);
+	struct chan			 chan;
+	const struct fe_service_ops	*ops;
 };
 static struct fe_service	 services[PROC_MAX];
 
@@ -80,6 +80,7 @@ static void	session_free_cb(int, short, void *);
 static void	session_drained(struct conn *, void *);
 static void	frontend_sig(int, short, void *);
 static void	service_dispatch(struct chan *, struct imsg *);
+static void	service_writable(struct chan *);
 static void	service_closed(struct chan *);
 
 RB_GENERATE(sessiontree, session, node, session_cmp);
@@ -148,6 +149,7 @@ frontend(int debug, int verbose)
 	log_debug("worker %u ready", firstconf.worker);
 
 	xexec_register();
+	submit_register();
 
 	signal_set(&ev_term, SIGTERM, frontend_sig, NULL);
 	signal_set(&ev_int, SIGINT, frontend_sig, NULL);
@@ -664,8 +666,8 @@ fe_service_channel(int proc, int fd)
 		chan_close(&sv->chan);
 		service_closed(&sv->chan);
 	}
-	if (chan_init(&sv->chan, fd, 0, service_dispatch, NULL,
-	    service_closed, sv) == -1)
+	if (chan_init(&sv->chan, fd, sv->ops != NULL && sv->ops->fdpass,
+	    service_dispatch, service_writable, service_closed, sv) == -1)
 		fatal("%s", __func__);
 	log_debug("service %u connected", proc);
 }
@@ -675,14 +677,28 @@ service_dispatch(struct chan *c, struct imsg *imsg)
 {
 	struct fe_service	*sv = c->arg;
 
-	if (sv->dispatch != NULL)
-		sv->dispatch(imsg);
+	if (sv->ops != NULL && sv->ops->dispatch != NULL)
+		sv->ops->dispatch(imsg);
 	else
 		log_warnx("%s: no handler for imsg %u", __func__,
 		    imsg_get_type(imsg));
 }
 
-/* The service died: whatever waited on it is answered NO [UNAVAILABLE]. */
+/* Credit came back: a service that sends in bulk may go on. */
+static void
+service_writable(struct chan *c)
+{
+	struct fe_service	*sv = c->arg;
+
+	if (sv->ops != NULL && sv->ops->writable != NULL)
+		sv->ops->writable();
+}
+
+/*
+ * The service died: whatever waited on it is answered NO [UNAVAILABLE],
+ * by the service's own hook if it has one (it may know better: a SUBMIT
+ * may have been relayed already).
+ */
 static void
 service_closed(struct chan *c)
 {
@@ -691,6 +707,10 @@ service_closed(struct chan *c)
 	int			 proc = sv - services;
 
 	log_warnx("service %d went away", proc);
+	if (sv->ops != NULL && sv->ops->closed != NULL) {
+		sv->ops->closed();
+		return;
+	}
 	RB_FOREACH_SAFE(s, sessiontree, &sessions, next)
 		if (s->local != NULL && s->local->ops->service == proc)
 			lcmd_cancel(s, "NO [UNAVAILABLE] Service went away, "
@@ -711,9 +731,11 @@ fe_service_chan(int proc)
 }
 
 void
-fe_service_register(int proc, void (*dispatch)(struct imsg *))
+fe_service_register(int proc, const struct fe_service_ops *ops)
 {
 	if (proc <= PROC_FRONTEND || proc >= PROC_MAX)
 		fatalx("%s: bad service %d", __func__, proc);
-	services[proc].dispatch = dispatch;
+	services[proc].ops = ops;
+	if (ops->fdpass && services[proc].chan.open)
+		imsgbuf_allow_fdpass(&services[proc].chan.ibuf);
 }

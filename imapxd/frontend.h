@@ -80,8 +80,30 @@ struct inject {
 	inject_data_cb		 data;
 	inject_done_cb		 done;		/* tagged completion line */
 	void			*arg;
+	/*
+	 * With body set, cmd ends in a literal marker, {bodylen} or
+	 * {bodylen+}, and the literal's bytes are read from bodyfd (from
+	 * offset 0) as the backend takes them, then CRLF.  Once
+	 * proxy_inject() accepts the command the descriptor is the
+	 * proxy's: it closes it when the bytes are sent or dropped.
+	 */
+	int			 body;
+	int			 bodyfd;
+	uint64_t		 bodylen;
 };
 TAILQ_HEAD(injectlist, inject);
+
+/* The literal body of an injected command on its way to the backend. */
+struct injbody {
+	int			 active;
+	int			 fd;
+	uint64_t		 len;
+	uint64_t		 off;
+	int			 waitcont;	/* {n}: the backend's "+" first */
+	int			 failed;	/* short read: padded, aborted */
+	int			 busy;		/* being pumped */
+	struct inject		*owner;		/* until its tagged answer */
+};
 
 enum session_state {
 	S_ACCOUNT,		/* waiting for the parent's yes */
@@ -193,6 +215,24 @@ struct session {
 	struct lcmd		*local;		/* local command running */
 	char			*mailbox;	/* selected, if any */
 	char			*pendbox;	/* SELECT/EXAMINE in flight */
+	uint32_t		 uidvalidity;	/* of mailbox, 0 if not known */
+	uint32_t		 penduidv;	/* ...of pendbox, so far */
+	struct injbody		 ibody;		/* an injected literal */
+	int			 bhold;		/* an injected command's
+						   consumer is full: the
+						   backend is not read */
+	int			 bflags;	/* BCAP_* */
+	const struct backend	*be;		/* its configuration's */
+};
+
+#define BCAP_LITERALPLUS	0x01	/* the backend takes {n+} (RFC 7888) */
+
+/* What a front end does with the channel to one service daemon. */
+struct fe_service_ops {
+	void	(*dispatch)(struct imsg *);
+	void	(*writable)(void);	/* credit came back: room again */
+	void	(*closed)(void);	/* gone: answer what waited on it */
+	int	 fdpass;		/* it may send descriptors */
 };
 
 RB_HEAD(sessiontree, session);
@@ -207,7 +247,7 @@ const char *fe_caps_extra(struct session *);
 int	 fe_service_up(int);
 struct chan *fe_service_chan(int);
 void	 fe_service_channel(int, int);
-void	 fe_service_register(int, void (*)(struct imsg *));
+void	 fe_service_register(int, const struct fe_service_ops *);
 int	 session_cmp(struct session *, struct session *);
 
 /* login.c: the pre-login state machine and backend authentication */
@@ -223,6 +263,8 @@ void	 proxy_backend_input(struct conn *, void *);
 void	 proxy_local(struct session *, const char *, ...)
 	    __attribute__((__format__ (printf, 2, 3)));
 int	 proxy_inject(struct session *, struct inject *);
+void	 proxy_backend_hold(struct session *, int);
+void	 proxy_client_resume(struct session *);
 void	 proxy_free(struct session *);
 size_t	 proxy_caps_rewrite(struct session *, const char *, size_t, char *,
 	    size_t);
@@ -238,10 +280,14 @@ void	 lcmd_begin(struct session *, const struct lcmd_ops *, const char *,
 	    const char *, struct imap_seg *, size_t);
 void	 lcmd_after_segment(struct session *, struct imap_seg *);
 int	 lcmd_data(struct session *, int, const char *, size_t);
+void	 lcmd_pause(struct session *);
 void	 lcmd_resume(struct session *);
 void	 lcmd_done(struct session *, const char *, ...)
 	    __attribute__((__format__ (printf, 2, 3)));
 void	 lcmd_cancel(struct session *, const char *);
+
+/* submit.c: the SUBMIT command (doc/submit.md) */
+void	 submit_register(void);
 
 /* xexec.c: the XEXEC command (doc/xexec.md) */
 void	 xexec_register(void);

@@ -13,9 +13,10 @@
  * literal over the handler's limit gets a tagged NO [TOOBIG] instead of
  * the "+" continuation, so it is never sent (RFC 3501 section 7.5); a
  * non-synchronizing one is read and dropped (RFC 7888 section 4).  A
- * handler whose consumer is full returns 1 from data() and calls
- * lcmd_resume() when it has room again: backpressure reaches the client's
- * socket.
+ * handler whose consumer is full returns 1 from data(), or calls
+ * lcmd_pause() from anywhere, and calls lcmd_resume() when it has room
+ * again: backpressure reaches the client's socket.  Bytes already read
+ * wait in the input buffer meanwhile; data() is not called while paused.
  */
 #include <sys/types.h>
 
@@ -108,8 +109,9 @@ lcmd_after_segment(struct session *s, struct imap_seg *seg)
 	if (seg->litlen > lc->litmax ||
 	    (lc->ops->literal != NULL &&
 	    lc->ops->literal(s, lc, seg->litlen, seg->lit) == -1)) {
+		/* answered for the handler: it forgets the command first */
 		if (s->local == lc)
-			lcmd_done(s, "NO [TOOBIG] Literal too large");
+			lcmd_cancel(s, "NO [TOOBIG] Literal too large");
 		proxy_refuse_stream(s, seg);
 		return;
 	}
@@ -135,13 +137,26 @@ lcmd_data(struct session *s, int kind, const char *p, size_t len)
 	return 0;
 }
 
+/*
+ * A handler that must wait (for a service, for the backend) stops the
+ * client's bytes from anywhere, not only by returning 1 from data().
+ */
+void
+lcmd_pause(struct session *s)
+{
+	if (s->local == NULL || s->local->paused)
+		return;
+	s->local->paused = 1;
+	conn_pause(&s->client, 1);
+}
+
 void
 lcmd_resume(struct session *s)
 {
 	if (s->local == NULL || !s->local->paused)
 		return;
 	s->local->paused = 0;
-	conn_pause(&s->client, 0);
+	proxy_client_resume(s);
 }
 
 /* The handler's answer: "OK ...", "NO ...", "BAD ..." after the tag. */
@@ -150,14 +165,17 @@ lcmd_done(struct session *s, const char *fmt, ...)
 {
 	struct lcmd	*lc = s->local;
 	va_list		 ap;
-	char		 text[1024];
+	char		*text;
 
 	if (lc == NULL)
 		return;
+	/* no fixed buffer: an answer may be long (SUBMIT's NO texts) */
 	va_start(ap, fmt);
-	(void)vsnprintf(text, sizeof(text), fmt, ap);
+	if (vasprintf(&text, fmt, ap) == -1)
+		fatal("%s", __func__);
 	va_end(ap);
 	proxy_local(s, "%s %s", lc->tag, text);
+	free(text);
 	s->local = NULL;
 	free(lc);
 	if (s->cs == CS_LOCAL_WAIT) {
@@ -168,7 +186,7 @@ lcmd_done(struct session *s, const char *fmt, ...)
 	else if (s->cs == CS_LOCAL_LINE)
 		s->cs = CS_DISCARD_LINE;
 	conn_flush(&s->client);
-	conn_pause(&s->client, 0);
+	proxy_client_resume(s);
 }
 
 /* The session ends or the service died: tell the handler, answer NO. */

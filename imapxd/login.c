@@ -53,6 +53,7 @@ struct login {
 extern struct imsgbuf	*ibuf_parent;
 
 static int	prelogin_command(struct session *, const char *, size_t);
+static int	prelogin_literal_ok(const char *, size_t);
 static void	prelogin_auth_data(struct session *, const char *, size_t);
 static void	prelogin_caps(struct session *, char *, size_t);
 static int	plaintext_ok(struct session *);
@@ -172,6 +173,26 @@ login_client_input(struct conn *c, void *arg)
 			}
 			if (seg.lit == LIT_NONE || s->state == S_AUTHCONT)
 				break;
+			/*
+			 * SUBMIT {n} or APPEND {n} before login: say so now,
+			 * not after the client has sent the message (or
+			 * refuse it as too large, which is not the point).
+			 */
+			if (pos == 0 && !(seg.lit & LIT_NONSYNC) &&
+			    !prelogin_literal_ok(p, seg.textlen)) {
+				s->scan = 0;
+				s->litsent = 0;
+				imap_rd_init(&rd, p, seg.textlen);
+				if (imap_rd_tag(&rd, s->tag, sizeof(s->tag)) ==
+				    TOK_ERR)
+					strlcpy(s->tag, "*", sizeof(s->tag));
+				conn_consume(c, seg.len);
+				conn_queuef(c, "%s BAD Command unknown or not "
+				    "valid before login\r\n", s->tag);
+				seg.len = 0;
+				pos = (size_t)-1;
+				break;
+			}
 			if (seg.litlen > s->conf->limits.login_literal_max) {
 				if (seg.lit & LIT_NONSYNC) {
 					session_close(s, "[TOOBIG] Literal "
@@ -233,6 +254,21 @@ login_client_input(struct conn *c, void *arg)
 	if (s->state == S_CLOSING)
 		return;
 	conn_flush(c);
+}
+
+/* Only LOGIN and ID take literals before login. */
+static int
+prelogin_literal_ok(const char *p, size_t len)
+{
+	struct imap_rd	rd;
+	char		tag[TAG_MAX], name[CMDNAME_MAX];
+
+	imap_rd_init(&rd, p, len);
+	if (imap_rd_tag(&rd, tag, sizeof(tag)) == TOK_ERR ||
+	    imap_rd_sp(&rd) == -1 ||
+	    imap_rd_atom(&rd, name, sizeof(name)) == TOK_ERR)
+		return 1;	/* the command's own BAD says more */
+	return strcasecmp(name, "LOGIN") == 0 || strcasecmp(name, "ID") == 0;
 }
 
 /* Serve one complete command; returns 1 if the input loop must stop. */
@@ -732,6 +768,7 @@ backend_success(struct session *s)
 
 	s->bcaps = s->login->caps;
 	s->login->caps = NULL;
+	s->be = s->login->be;
 	if (canon_user(s->login->user, s->conf->domain, canon,
 	    sizeof(canon)) == -1)
 		strlcpy(canon, s->login->user, sizeof(canon));
@@ -790,7 +827,9 @@ login_done(struct session *s)
 	conn_queue(&s->client, caps, strlen(caps));
 	conn_queuef(&s->client, "] Logged in\r\n");
 	free(caps);
-	/* nothing per session keeps the list after this */
+	/* nothing per session keeps the list after this, but a flag */
+	if (has_cap(s->bcaps, "LITERAL+"))
+		s->bflags |= BCAP_LITERALPLUS;
 	free(s->bcaps);
 	s->bcaps = NULL;
 	log_info("session %llu: %s logged in from %s", (unsigned long long)s->id,

@@ -13,11 +13,13 @@
 #include <sys/types.h>
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "frontend.h"
 #include "log.h"
@@ -26,6 +28,7 @@
 #define STREAM_TAIL	32		/* room for "~{n+}" at a line end */
 #define ABORT_BYTES	" \x7f\r\n"	/* ends any command with a BAD */
 #define HELD_MAX	(64 * 1024)	/* our lines held mid-response */
+#define BODY_CHUNK	(64 * 1024)	/* of an injected literal, a read */
 
 static void	proxy_client_drain(struct conn *, void *);
 static void	proxy_backend_drain(struct conn *, void *);
@@ -35,6 +38,8 @@ static void	client_continue(struct session *, const char *,
 		    struct imap_seg *);
 static void	client_abort(struct session *, const char *, const char *);
 static void	command_boundary(struct session *);
+static int	at_boundary(struct session *);
+static void	injects_flush(struct session *);
 static void	line_too_long(struct session *, const char *,
 		    struct imap_seg *);
 static void	response_start(struct session *, const char *,
@@ -43,6 +48,7 @@ static void	response_tagged(struct session *, const char *,
 		    struct imap_seg *);
 static void	response_end(struct session *);
 static void	deliver(struct session *, int, const char *, size_t);
+static uint32_t	uidvalidity_parse(const char *, size_t);
 static void	forward_caps(struct session *, const char *, struct imap_seg *,
 		    size_t, size_t);
 static struct cmd *cmd_find(struct session *, const char *, size_t);
@@ -54,6 +60,10 @@ static void	idle_finish(struct session *);
 static void	idle_over(struct session *);
 static int	injects_unsent(struct session *);
 static void	injects_send(struct session *);
+static void	body_start(struct session *, struct inject *);
+static int	body_pump(struct session *);
+static void	body_finished(struct session *);
+static void	body_drop(struct session *);
 
 void
 proxy_start(struct session *s)
@@ -97,38 +107,57 @@ proxy_free(struct session *s)
 		cmd_free(s, c);
 	while ((inj = TAILQ_FIRST(&s->injects)) != NULL) {
 		TAILQ_REMOVE(&s->injects, inj, entry);
+		/* a literal body not sent yet: the descriptor is ours */
+		if (inj->body && inj->bodyfd != -1) {
+			close(inj->bodyfd);
+			inj->bodyfd = -1;
+		}
 		if (inj->done != NULL)
 			inj->done(inj, NULL, 0);
 	}
+	body_drop(s);
 	buf_free(&s->held, 0);
 	free(s->mailbox);
 	free(s->pendbox);
 	s->mailbox = s->pendbox = NULL;
+	s->uidvalidity = s->penduidv = 0;
 }
 
-/* Lines of our own go out only between backend responses. */
+/*
+ * Lines of our own go out only between backend responses.  A long one
+ * (SUBMIT's NO may carry 8 KiB of the relay's words) is never cut short.
+ */
 void
 proxy_local(struct session *s, const char *fmt, ...)
 {
 	va_list	 ap;
-	char	 line[1024];
+	char	 buf[1024], *line = buf;
 	int	 n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	n = vsnprintf(buf, sizeof(buf) - 2, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return;
-	if ((size_t)n >= sizeof(line) - 2)
-		n = sizeof(line) - 3;
+	if ((size_t)n >= sizeof(buf) - 2) {
+		if ((line = malloc((size_t)n + 3)) == NULL)
+			fatal("%s", __func__);
+		va_start(ap, fmt);
+		(void)vsnprintf(line, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
 	line[n++] = '\r';
 	line[n++] = '\n';
 	if (s->rs == RS_START) {
 		conn_queue(&s->client, line, n);
+		if (line != buf)
+			free(line);
 		return;
 	}
 	if (buf_append(&s->held, line, n) == -1)
 		fatal("%s", __func__);
+	if (line != buf)
+		free(line);
 	/*
 	 * A client that keeps a response open by not reading must not make
 	 * us hold its refusals without bound: stop reading its commands.
@@ -144,7 +173,8 @@ proxy_client_drain(struct conn *c, void *arg)
 {
 	struct session	*s = arg;
 
-	if (s->state == S_PROXY && (s->backend.flags & CONN_PAUSED))
+	if (s->state == S_PROXY && (s->backend.flags & CONN_PAUSED) &&
+	    !s->bhold)
 		conn_pause(&s->backend, 0);
 }
 
@@ -153,8 +183,44 @@ proxy_backend_drain(struct conn *c, void *arg)
 {
 	struct session	*s = arg;
 
-	if (s->state == S_PROXY && (s->client.flags & CONN_PAUSED))
-		conn_pause(&s->client, 0);
+	if (s->state != S_PROXY)
+		return;
+	if (s->ibody.active && body_pump(s))
+		body_finished(s);
+	if (s->client.flags & CONN_PAUSED)
+		proxy_client_resume(s);
+}
+
+/*
+ * Read the client again, unless something else still wants it paused:
+ * our held lines, a local command that waits, an injected literal on
+ * its way, a full backend queue.  (A command that waits for its answer
+ * pauses it again when its next bytes come.)
+ */
+void
+proxy_client_resume(struct session *s)
+{
+	if (s->state != S_PROXY || s->held_paused || s->ibody.active ||
+	    (s->local != NULL && s->local->paused) ||
+	    conn_outlen(&s->backend) > CONN_OUT_HIGH)
+		return;
+	conn_pause(&s->client, 0);
+}
+
+/*
+ * An injected command's consumer (a service channel) is full: stop
+ * reading the backend until it has room, so a large part never piles
+ * up here.  The client's own responses wait meanwhile.
+ */
+void
+proxy_backend_hold(struct session *s, int hold)
+{
+	s->bhold = hold;
+	if (hold)
+		conn_pause(&s->backend, 1);
+	else if (s->state == S_PROXY &&
+	    conn_outlen(&s->client) <= CONN_OUT_HIGH)
+		conn_pause(&s->backend, 0);
 }
 
 /* The client is in IDLE: its next line is DONE, not a command. */
@@ -232,6 +298,15 @@ proxy_client_input(struct conn *c, void *arg)
 	while (c->in.len > 0 && s->state == S_PROXY) {
 		p = c->in.data + c->in.off;
 		len = c->in.len;
+		/* an injected literal goes first: nothing may land inside */
+		if (s->ibody.active && (s->cs == CS_CMD || s->cs == CS_LINE ||
+		    s->cs == CS_LITERAL)) {
+			conn_pause(c, 1);
+			goto out;
+		}
+		if (s->local != NULL && s->local->paused &&
+		    (s->cs == CS_LOCAL_LINE || s->cs == CS_LOCAL_LIT))
+			goto out;
 		switch (s->cs) {
 		case CS_LOCAL_WAIT:
 		case CS_IDLE_WAIT:
@@ -566,15 +641,43 @@ client_continue(struct session *s, const char *p, struct imap_seg *seg)
 static void
 command_boundary(struct session *s)
 {
-
 	s->cs = CS_CMD;
 	s->curcmd = NULL;
+	injects_flush(s);
+}
+
+/*
+ * Has the backend seen whole client commands only?  A command imapxd
+ * serves itself sends nothing to the backend, so while one runs the
+ * backend is between commands too: SUBMIT's own injected commands go
+ * out while its literal is still arriving.
+ */
+static int
+at_boundary(struct session *s)
+{
+	switch (s->cs) {
+	case CS_CMD:
+	case CS_DISCARD_LIT:
+	case CS_DISCARD_LINE:
+	case CS_LOCAL_LINE:
+	case CS_LOCAL_LIT:
+	case CS_LOCAL_WAIT:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static void
+injects_flush(struct session *s)
+{
 	if (idle_in_flight(s)) {
 		/* end IDLE to make room; re-entered when they are done */
 		if (s->idle == IDLE_ON && injects_unsent(s)) {
 			conn_queue(&s->backend, "DONE\r\n", 6);
 			s->idle = IDLE_BREAK;
-		}
+		} else if (s->idle == IDLE_OUT)
+			injects_send(s);	/* one queued by another's end */
 		return;
 	}
 	injects_send(s);
@@ -591,35 +694,166 @@ injects_unsent(struct session *s)
 	return 0;
 }
 
+/* Send what waits, in order; a command's literal goes before the next. */
 static void
 injects_send(struct session *s)
 {
 	struct inject	*inj;
 
 	TAILQ_FOREACH(inj, &s->injects, entry) {
+		if (s->ibody.active)
+			return;
 		if (inj->sent)
 			continue;
 		conn_queue(&s->backend, inj->tag, strlen(inj->tag));
 		conn_queue(&s->backend, " ", 1);
 		conn_queue(&s->backend, inj->cmd, inj->cmdlen);
 		inj->sent = 1;
+		if (inj->body)
+			body_start(s, inj);
 	}
 }
 
+/*
+ * Queue a command of our own.  A command with a literal body must end in
+ * a literal marker of bodylen bytes; then, and only if this returns 0,
+ * the descriptor is the proxy's.
+ */
 int
 proxy_inject(struct session *s, struct inject *inj)
 {
+	struct imap_seg	seg;
+
 	if (s->state != S_PROXY)
+		return -1;
+	if (inj->body && (imap_segment(inj->cmd, inj->cmdlen, &seg) != 1 ||
+	    seg.len != inj->cmdlen || seg.lit == LIT_NONE ||
+	    seg.litlen != inj->bodylen || inj->bodyfd == -1))
 		return -1;
 	(void)snprintf(inj->tag, sizeof(inj->tag), "%s%u", s->injprefix,
 	    ++s->injseq);
 	inj->sent = 0;
 	TAILQ_INSERT_TAIL(&s->injects, inj, entry);
-	if (s->cs == CS_CMD) {
-		command_boundary(s);
+	if (at_boundary(s)) {
+		injects_flush(s);
 		conn_flush(&s->backend);
 	}
 	return 0;
+}
+
+/*
+ * The command line of an injected command with a literal body went out.
+ * A synchronizing literal waits for the backend's "+"; a
+ * non-synchronizing one (the backend has LITERAL+) goes at once.  Either
+ * way nothing else goes to the backend until it is through.
+ */
+static void
+body_start(struct session *s, struct inject *inj)
+{
+	struct injbody	*b = &s->ibody;
+	struct imap_seg	 seg;
+
+	(void)imap_segment(inj->cmd, inj->cmdlen, &seg);
+	memset(b, 0, sizeof(*b));
+	b->active = 1;
+	b->fd = inj->bodyfd;
+	b->len = inj->bodylen;
+	b->waitcont = !(seg.lit & LIT_NONSYNC);
+	b->owner = inj;
+	inj->body = 0;
+	inj->bodyfd = -1;
+	if (!b->waitcont)
+		(void)body_pump(s);	/* done or not, the loop goes on */
+}
+
+/*
+ * Copy the body to the backend as far as its queue takes it; the drain
+ * callback calls again.  A descriptor that gives fewer bytes than were
+ * announced is padded, and the command then ends with bytes no IMAP
+ * grammar accepts, so the backend refuses it instead of storing a
+ * damaged message.  1: the body is through (now).
+ */
+static int
+body_pump(struct session *s)
+{
+	static char	 chunk[BODY_CHUNK];
+	struct injbody	*b = &s->ibody;
+	struct conn	*c = &s->backend;
+	uint64_t	 want;
+	ssize_t		 n;
+
+	if (!b->active || b->waitcont || b->busy)
+		return 0;
+	b->busy = 1;
+	for (;;) {
+		while (b->off < b->len && conn_outlen(c) < CONN_OUT_HIGH &&
+		    !(c->flags & CONN_ERROR)) {
+			want = b->len - b->off;
+			if (want > sizeof(chunk))
+				want = sizeof(chunk);
+			if (b->failed)
+				n = -1;
+			else
+				while ((n = pread(b->fd, chunk, want,
+				    (off_t)b->off)) == -1 && errno == EINTR)
+					;
+			if (n <= 0) {
+				if (!b->failed)
+					log_warnx("session %llu: injected "
+					    "literal: %s at %llu of %llu",
+					    (unsigned long long)s->id,
+					    n == 0 ? "end of file" :
+					    strerror(errno),
+					    (unsigned long long)b->off,
+					    (unsigned long long)b->len);
+				b->failed = 1;
+				memset(chunk, ' ', want);
+				n = want;
+			}
+			conn_queue(c, chunk, n);
+			b->off += n;
+		}
+		if (b->off == b->len) {
+			if (b->failed)
+				conn_queue(c, ABORT_BYTES,
+				    sizeof(ABORT_BYTES) - 1);
+			else
+				conn_queue(c, "\r\n", 2);
+			close(b->fd);
+			memset(b, 0, sizeof(*b));
+			conn_flush(c);
+			return 1;
+		}
+		if (c->flags & CONN_ERROR)
+			break;
+		conn_flush(c);	/* its drain callback finds us busy */
+		if (conn_outlen(c) >= CONN_OUT_HIGH || (c->flags & CONN_ERROR))
+			break;
+	}
+	b->busy = 0;
+	return 0;
+}
+
+/* An injected literal is through: what waited behind it may go. */
+static void
+body_finished(struct session *s)
+{
+	injects_send(s);
+	if (s->idle == IDLE_OUT && TAILQ_EMPTY(&s->injects) &&
+	    !s->ibody.active)
+		idle_reenter(s);
+	conn_flush(&s->backend);
+	proxy_client_resume(s);
+}
+
+/* The session ends, or the backend refused before its "+". */
+static void
+body_drop(struct session *s)
+{
+	if (!s->ibody.active)
+		return;
+	close(s->ibody.fd);
+	memset(&s->ibody, 0, sizeof(s->ibody));
 }
 
 /* Send response bytes to whoever owns the current response. */
@@ -642,7 +876,7 @@ proxy_backend_input(struct conn *c, void *arg)
 	size_t		 len, n;
 	int		 r;
 
-	while (c->in.len > 0 && s->state == S_PROXY) {
+	while (c->in.len > 0 && s->state == S_PROXY && !s->bhold) {
 		p = c->in.data + c->in.off;
 		len = c->in.len;
 		if (s->rs == RS_LITERAL) {
@@ -720,7 +954,7 @@ response_end(struct session *s)
 	}
 	if (s->held_paused) {
 		s->held_paused = 0;
-		conn_pause(&s->client, 0);
+		proxy_client_resume(s);
 	}
 }
 
@@ -732,6 +966,18 @@ response_start(struct session *s, const char *p, struct imap_seg *seg)
 	const char	*q;
 
 	if (p[0] == '+') {
+		/*
+		 * Ours, for an injected literal: nothing else can wait for
+		 * one but a client IDLE that has not had its "+" yet (the
+		 * client's other literals all went before our command).
+		 */
+		if (s->ibody.active && s->ibody.waitcont &&
+		    !(idle_pending(s) && s->idle == IDLE_NONE)) {
+			s->ibody.waitcont = 0;
+			if (body_pump(s))
+				body_finished(s);
+			return;
+		}
 		if (idle_pending(s) && s->idle == IDLE_REENTER) {
 			/* the client has had its "+" long ago */
 			s->idle = IDLE_ON;
@@ -769,6 +1015,10 @@ response_start(struct session *s, const char *p, struct imap_seg *seg)
 		}
 	}
 	q = p + 2;
+	/* SUBMIT CATENATE checks a URL's UIDVALIDITY against this */
+	if (s->pendbox != NULL && seg->textlen > 18 &&
+	    strncasecmp(p, "* OK [UIDVALIDITY ", 18) == 0)
+		s->penduidv = uidvalidity_parse(p + 18, seg->textlen - 18);
 	if (seg->lit == LIT_NONE && seg->textlen > 13 &&
 	    strncasecmp(q, "CAPABILITY ", 11) == 0) {
 		forward_caps(s, p, seg, 13, seg->textlen);
@@ -802,9 +1052,19 @@ response_tagged(struct session *s, const char *p, struct imap_seg *seg)
 		    memcmp(inj->tag, p, taglen) == 0) {
 			TAILQ_REMOVE(&s->injects, inj, entry);
 			s->rowner = NULL;
+			if (s->ibody.active && s->ibody.owner == inj) {
+				s->ibody.owner = NULL;
+				/* refused before its "+": the body never goes */
+				if (s->ibody.waitcont) {
+					body_drop(s);
+					injects_send(s);
+					proxy_client_resume(s);
+				}
+			}
 			if (inj->done != NULL)
 				inj->done(inj, p, seg->textlen);
-			if (s->idle == IDLE_OUT && TAILQ_EMPTY(&s->injects))
+			if (s->idle == IDLE_OUT && TAILQ_EMPTY(&s->injects) &&
+			    !s->ibody.active)
 				idle_reenter(s);
 			return;
 		}
@@ -813,12 +1073,15 @@ response_tagged(struct session *s, const char *p, struct imap_seg *seg)
 		if (c->flags & CMD_SELECT) {
 			free(s->mailbox);
 			s->mailbox = ok ? s->pendbox : NULL;
+			s->uidvalidity = ok ? s->penduidv : 0;
 			if (!ok)
 				free(s->pendbox);
 			s->pendbox = NULL;
+			s->penduidv = 0;
 		} else if ((c->flags & CMD_UNSELECT) && ok) {
 			free(s->mailbox);
 			s->mailbox = NULL;
+			s->uidvalidity = 0;
 		}
 		if ((c->flags & CMD_IDLE) && s->idle == IDLE_BREAK &&
 		    !s->idle_done) {
@@ -851,6 +1114,23 @@ response_tagged(struct session *s, const char *p, struct imap_seg *seg)
 		return;
 	}
 	conn_queue(&s->client, p, seg->len);
+}
+
+/* "n]..." of "* OK [UIDVALIDITY n]": n, or 0 if it is not a number. */
+static uint32_t
+uidvalidity_parse(const char *p, size_t len)
+{
+	uint64_t	v = 0;
+	size_t		i;
+
+	for (i = 0; i < len && p[i] >= '0' && p[i] <= '9'; i++) {
+		v = v * 10 + (p[i] - '0');
+		if (v > UINT32_MAX)
+			return 0;
+	}
+	if (i == 0 || i == len || p[i] != ']')
+		return 0;
+	return v;
 }
 
 /* Pass a line on with the capability list at [cs, ce) rewritten. */

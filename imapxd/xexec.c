@@ -128,6 +128,10 @@ static void	 run_free(struct xrun *);
 static struct xrun *run_find(uint32_t);
 static size_t	 client_backlog(struct session *);
 
+static const struct fe_service_ops xexec_service = {
+	.dispatch = xexec_dispatch,
+};
+
 static const struct lcmd_ops xexec_ops = {
 	.name = "XEXEC",
 	.service = PROC_EXECD,
@@ -155,7 +159,7 @@ void
 xexec_register(void)
 {
 	lcmd_register(&xexec_ops);
-	fe_service_register(PROC_EXECD, xexec_dispatch);
+	fe_service_register(PROC_EXECD, &xexec_service);
 }
 
 /*

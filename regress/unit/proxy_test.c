@@ -458,6 +458,28 @@ ATF_TC_BODY(pipelined, tc)
 	ATF_CHECK(TAILQ_EMPTY(&sess->cmds));
 	ATF_REQUIRE(sess->mailbox != NULL);
 	ATF_CHECK_STREQ(sess->mailbox, "INBOX");
+	ATF_CHECK_EQ(sess->uidvalidity, 1);
+
+	/* the selected mailbox's UIDVALIDITY, for SUBMIT CATENATE */
+	csend("s1 EXAMINE Drafts\r\n");
+	expect(&be, "s1 EXAMINE Drafts\r\n");
+	bsend("* OK [UIDVALIDITY 4294967295] UIDs valid\r\n"
+	    "s1 OK [READ-ONLY] done\r\n");
+	expect(&cli, "* OK [UIDVALIDITY 4294967295] UIDs valid\r\n"
+	    "s1 OK [READ-ONLY] done\r\n");
+	ATF_CHECK_STREQ(sess->mailbox, "Drafts");
+	ATF_CHECK_EQ(sess->uidvalidity, 4294967295U);
+	csend("s2 SELECT Trash\r\n");
+	expect(&be, "s2 SELECT Trash\r\n");
+	bsend("* OK [UIDVALIDITY 4294967296] too big\r\ns2 OK done\r\n");
+	expect(&cli, "* OK [UIDVALIDITY 4294967296] too big\r\ns2 OK done\r\n");
+	ATF_CHECK_EQ(sess->uidvalidity, 0);
+	csend("s3 SELECT INBOX\r\n");
+	expect(&be, "s3 SELECT INBOX\r\n");
+	bsend("* OK [UIDVALIDITY 7] x\r\ns3 NO no such mailbox\r\n");
+	expect(&cli, "* OK [UIDVALIDITY 7] x\r\ns3 NO no such mailbox\r\n");
+	ATF_CHECK(sess->mailbox == NULL);
+	ATF_CHECK_EQ(sess->uidvalidity, 0);
 
 	/* answers out of order are passed as they come */
 	csend("b1 NOOP\r\nb2 NOOP\r\n");
