@@ -693,8 +693,7 @@ service_closed(struct chan *c)
 	log_warnx("service %d went away", proc);
 	RB_FOREACH_SAFE(s, sessiontree, &sessions, next)
 		if (s->local != NULL && s->local->ops->service == proc)
-			lcmd_cancel(s, "NO [UNAVAILABLE] Service went away, "
-			    "try again later");
+			lcmd_gone(s);
 }
 
 int

@@ -110,7 +110,9 @@ enum cstream {
  * A command imapxd serves itself (local.c).  begin() gets the text after
  * the command name; data() the later segments and literal bytes (1 to
  * pause the client); end() when the command is complete.  Each handler
- * answers with lcmd_done().
+ * answers with lcmd_done().  cancel() says the command is over (the
+ * session ends, or lcmd_cancel() answers it); gone(), if there is one,
+ * that the service behind it died, and the handler answers when it can.
  */
 struct lcmd;
 struct lcmd_ops {
@@ -123,7 +125,10 @@ struct lcmd_ops {
 		    size_t);
 	void	(*end)(struct session *, struct lcmd *);
 	void	(*cancel)(struct session *, struct lcmd *);
+	void	(*gone)(struct session *, struct lcmd *);
 };
+
+#define LCMD_GONE	"NO [UNAVAILABLE] Service went away, try again later"
 
 struct lcmd {
 	const struct lcmd_ops	*ops;
@@ -242,6 +247,7 @@ void	 lcmd_resume(struct session *);
 void	 lcmd_done(struct session *, const char *, ...)
 	    __attribute__((__format__ (printf, 2, 3)));
 void	 lcmd_cancel(struct session *, const char *);
+void	 lcmd_gone(struct session *);
 
 /* xexec.c: the XEXEC command (doc/xexec.md) */
 void	 xexec_register(void);
