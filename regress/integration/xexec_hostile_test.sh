@@ -137,6 +137,24 @@ ht_pylib()
 	    return out
 
 
+	def execd_back(c):
+	    """XEXEC works again once the parent has started execd again,
+	    after its back-off: until then it is NO [UNAVAILABLE]."""
+	    deadline = time.monotonic() + 30
+	    i = 0
+	    while True:
+	        i += 1
+	        ln, seen = c.cmd("e%d" % i, "XEXEC echo back", None)
+	        if ln.startswith("e%d OK" % i):
+	            break
+	        if not ln.startswith("e%d NO [UNAVAILABLE] " % i) or \
+	                time.monotonic() > deadline:
+	            raise Fail("XEXEC after execd died: %s" % ln)
+	        time.sleep(0.2)
+	    if seen != ["* OK back"]:
+	        raise Fail("XEXEC echo after the restart: %s" % seen)
+
+
 	def q(s):
 	    """s as an IMAP quoted string."""
 	    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -955,20 +973,7 @@ execd_killed_in_run_body()
 	        raise Fail("the run in progress got: %s" % ln)
 	    a.cmd("k2", "NOOP")
 
-	    # the parent starts execd again, after its back-off
-	    deadline = time.monotonic() + 30
-	    i = 0
-	    while True:
-	        i += 1
-	        ln, seen = a.cmd("e%d" % i, "XEXEC echo back", None)
-	        if ln.startswith("e%d OK" % i):
-	            break
-	        if not ln.startswith("e%d NO [UNAVAILABLE] " % i) or \
-	                time.monotonic() > deadline:
-	            raise Fail("XEXEC after execd died: %s" % ln)
-	        time.sleep(0.2)
-	    if seen != ["* OK back"]:
-	        raise Fail("XEXEC echo after the restart: %s" % seen)
+	    execd_back(a)
 	    new = execd_pids(parent)
 	    if len(new) != 1 or new == old:
 	        raise Fail("execd before %s, now %s" % (old, new))
@@ -1018,6 +1023,59 @@ execd_killed_in_run_cleanup()
 	it_cleanup
 }
 
+atf_test_case execd_killed_in_session cleanup
+execd_killed_in_session_head()
+{
+	it_head "execd killed with SIGKILL during an interactive session:" \
+	    "the session ends as when its module ends, the NO [UNAVAILABLE]" \
+	    "follows the client's DONE, and no line the client sent for the" \
+	    "module is taken for a command"
+}
+execd_killed_in_session_body()
+{
+	ht_start
+	ht_py <<-'EOF'
+	from hostile import *
+
+	def case():
+	    parent = int(os.environ["FX_IMAPXD_PID"])
+	    old = execd_pids(parent)
+	    c = Client(name="alice")
+	    c.login("alice", "alice-secret")
+	    c.send("c1 XEXEC calendar\r\n")
+	    c.expect(r"^\+ Ready for input")
+	    c.send("help\r\n")
+	    c.expect(r"^\* OK ok$")
+	    os.kill(old[0], signal.SIGKILL)
+	    print("killed execd %d" % old[0], flush=True)
+	    # the client goes on with its session, as it cannot know
+	    c.send("add today 9:00 meeting\r\nzz CREATE pwned-in-flight\r\n")
+	    seen = []
+	    c.expect(r"^\* OK \[XEXEC ENDED\] ", timeout=30, seen=seen)
+	    if [ln for ln in seen if not ln.startswith("* OK ")]:
+	        raise Fail("before the session's end: %s" % seen)
+	    c.send("zy CREATE pwned-after-end\r\nDONE\r\n")
+	    seen = []
+	    ln = c.expect(r"^\S+ (OK|NO|BAD)\b", seen=seen)
+	    if ln != "c1 NO [UNAVAILABLE] Service went away, try again later" \
+	            or seen:
+	        raise Fail("the session's end: %s %s" % (seen, ln))
+	    _, seen = c.cmd("l1", 'LIST "" "pwned*"')
+	    if seen:
+	        raise Fail("lines for the module ran as commands: %s" % seen)
+	    execd_back(c)
+	    serving(c)
+	    c.close()
+
+	run(case)
+	EOF
+	ht_served "execd 0 \(pid [0-9]+\) killed by signal 9"
+}
+execd_killed_in_session_cleanup()
+{
+	it_cleanup
+}
+
 atf_init_test_cases()
 {
 	atf_add_test_case shell_syntax
@@ -1031,4 +1089,5 @@ atf_init_test_cases()
 	atf_add_test_case forged_output
 	atf_add_test_case stalled_run
 	atf_add_test_case execd_killed_in_run
+	atf_add_test_case execd_killed_in_session
 }
