@@ -14,8 +14,8 @@
 # The modules write only under $FX_DIR/hostile, which each case makes.
 #
 # Every case checks that nothing ran that should not have (the recording
-# module's file, files an injection would have made, the processes of
-# _imapxhostile) and that imapxd keeps serving: the same session answers
+# module's file, files an injection would have made, the processes of the
+# module users) and that imapxd keeps serving: the same session answers
 # NOOP and XEXEC echo, a new session logs in, and no imapxd process died.
 
 . "$(atf_get_srcdir)/fixture.sh"
@@ -303,6 +303,8 @@ shell_syntax_body()
 	    atoms = [";", "|", "&", ">", "<", "`touch`", "$HOME", "../x", "~",
 	             "!", "#", "a]"]
 	    _, seen = c.cmd("s2", "XEXEC hargs " + " ".join(atoms))
+	    if seen != ["* OK " + a for a in atoms]:
+	        raise Fail("hargs printed other arguments: %s" % seen)
 	    want.append(atoms)
 
 	    # not astrings: syntax errors, before anything runs
