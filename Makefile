@@ -58,10 +58,15 @@ FUZZ_SRCS:=	$(wildcard regress/fuzz/fuzz_*.c)
 FUZZ_PROGS:=	$(FUZZ_SRCS:regress/fuzz/%.c=$(B)/tests/%)
 MAILHOST:=	etc/demo/mailhost.sh $(wildcard etc/demo/*.in)
 MODULES:=	$(wildcard etc/modules/* etc/execd.d/*.conf)
+# test modules and their policies (FX_EXECD_EXTRA), for the tests only
+HOSTILE:=	$(wildcard regress/integration/hostile/modules/* \
+		regress/integration/hostile/execd.d/*.conf \
+		regress/integration/hostile/users)
 TEST_DATA:=	$(B)/tests/fixture.sh $(B)/tests/imapc.py $(B)/tests/itlib.sh \
 		$(B)/tests/fakerelay.py \
 		$(MAILHOST:etc/demo/%=$(B)/tests/mailhost/%) \
-		$(MODULES:etc/%=$(B)/tests/%)
+		$(MODULES:etc/%=$(B)/tests/%) \
+		$(HOSTILE:regress/integration/%=$(B)/tests/%)
 BENCH_PROGS:=	$(B)/bin/imapx-bench
 BINS:=		$(B)/bin/imapxd $(B)/bin/imapxctl \
 		$(if $(wildcard execd/execd.c),$(B)/bin/execd) \
@@ -175,6 +180,10 @@ $(B)/tests/modules/%: etc/modules/%
 	cp $< $@
 
 $(B)/tests/execd.d/%: etc/execd.d/%
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+$(B)/tests/hostile/%: regress/integration/hostile/%
 	@mkdir -p $(dir $@)
 	cp $< $@
 

@@ -1448,7 +1448,11 @@ cg_init(void)
 	return -1;
 }
 
-/* The cgroups of an execd that died without cleaning up. */
+/*
+ * The cgroups of an execd that died without cleaning up.  Every execd
+ * below the same cgroup (of other imapxd instances on the host) looks at
+ * them when it starts: whichever comes first removes them.
+ */
 static void
 cg_stale(const char *dir)
 {
@@ -1496,14 +1500,15 @@ cg_purge(const char *base)
 			cg_signal(path, SIGKILL);
 			nanosleep(&ts, NULL);
 		}
-		if (rmdir(path) == -1)
+		/* ENOENT: another execd on this host removed it meanwhile */
+		if (rmdir(path) == -1 && errno != ENOENT)
 			log_warn("rmdir %s", path);
 	}
 	closedir(d);
-	if (rmdir(base) == -1)
-		log_warn("rmdir %s", base);
-	else
+	if (rmdir(base) == 0)
 		log_info("removed the stale cgroup %s", base);
+	else if (errno != ENOENT)
+		log_warn("rmdir %s", base);
 }
 
 static int

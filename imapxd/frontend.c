@@ -713,8 +713,7 @@ service_closed(struct chan *c)
 	}
 	RB_FOREACH_SAFE(s, sessiontree, &sessions, next)
 		if (s->local != NULL && s->local->ops->service == proc)
-			lcmd_cancel(s, "NO [UNAVAILABLE] Service went away, "
-			    "try again later");
+			lcmd_gone(s);
 }
 
 int

@@ -132,7 +132,9 @@ enum cstream {
  * A command imapxd serves itself (local.c).  begin() gets the text after
  * the command name; data() the later segments and literal bytes (1 to
  * pause the client); end() when the command is complete.  Each handler
- * answers with lcmd_done().
+ * answers with lcmd_done().  cancel() says the command is over (the
+ * session ends, or lcmd_cancel() answers it); gone(), if there is one,
+ * that the service behind it died, and the handler answers when it can.
  */
 struct lcmd;
 struct lcmd_ops {
@@ -145,7 +147,10 @@ struct lcmd_ops {
 		    size_t);
 	void	(*end)(struct session *, struct lcmd *);
 	void	(*cancel)(struct session *, struct lcmd *);
+	void	(*gone)(struct session *, struct lcmd *);
 };
+
+#define LCMD_GONE	"NO [UNAVAILABLE] Service went away, try again later"
 
 struct lcmd {
 	const struct lcmd_ops	*ops;
@@ -285,6 +290,7 @@ void	 lcmd_resume(struct session *);
 void	 lcmd_done(struct session *, const char *, ...)
 	    __attribute__((__format__ (printf, 2, 3)));
 void	 lcmd_cancel(struct session *, const char *);
+void	 lcmd_gone(struct session *);
 
 /* submit.c: the SUBMIT command (doc/submit.md) */
 void	 submit_register(void);

@@ -189,7 +189,10 @@ lcmd_done(struct session *s, const char *fmt, ...)
 	proxy_client_resume(s);
 }
 
-/* The session ends or the service died: tell the handler, answer NO. */
+/*
+ * The session ends, or the command cannot go on: tell the handler, and
+ * answer with `answer` if the session is still there.
+ */
 void
 lcmd_cancel(struct session *s, const char *answer)
 {
@@ -207,4 +210,22 @@ lcmd_cancel(struct session *s, const char *answer)
 		s->local = NULL;
 		free(lc);
 	}
+}
+
+/*
+ * The service behind the command died.  A handler with gone() answers
+ * when it can (an interactive XEXEC session after the client's DONE);
+ * any other command gets NO [UNAVAILABLE] now.
+ */
+void
+lcmd_gone(struct session *s)
+{
+	struct lcmd	*lc = s->local;
+
+	if (lc == NULL)
+		return;
+	if (lc->ops->gone != NULL)
+		lc->ops->gone(s, lc);
+	else
+		lcmd_cancel(s, LCMD_GONE);
 }

@@ -14,7 +14,8 @@
  * Every message to and from execd carries a run id in the imsg peerid,
  * unique on this worker's channel; a per-worker table maps it back to the
  * session.  A session that goes away cancels its run (IMSG_XEXEC_CANCEL);
- * if execd goes away, local.c answers NO [UNAVAILABLE] through cancel().
+ * if execd goes away, the command is answered NO [UNAVAILABLE] (gone()),
+ * an interactive session only after the client's DONE.
  *
  * Backpressure: output bytes are credited back to execd (chan.c) only
  * once they are queued for the client, and later while the client's
@@ -76,6 +77,8 @@ struct xrun {
 	int			 interactive;
 
 	/* interactive */
+	int			 in_session;	/* "+" sent: the client's lines
+						   are the module's */
 	int			 line_start;	/* next segment starts a line */
 	int			 saw_done;	/* this line is DONE */
 	int			 client_done;
@@ -101,6 +104,7 @@ static int	 xexec_data(struct session *, struct lcmd *, int,
 		    const char *, size_t);
 static void	 xexec_end(struct session *, struct lcmd *);
 static void	 xexec_cancel(struct session *, struct lcmd *);
+static void	 xexec_gone(struct session *, struct lcmd *);
 static void	 xexec_dispatch(struct imsg *);
 
 static int	 args_parse(struct xrun *, const char *, size_t);
@@ -114,6 +118,8 @@ static void	 run_list_end(struct xrun *);
 static void	 run_output(struct xrun *, struct imsg *);
 static void	 run_emit(struct xrun *, const char *, size_t, int);
 static void	 run_done(struct xrun *, struct imsg *);
+static void	 run_flush_line(struct xrun *);
+static void	 run_session_end(struct xrun *, const char *);
 static void	 run_answer(const struct imsg_xexec_done *, char *, size_t);
 static void	 run_finish(struct xrun *, const char *);
 static void	 run_refuse(struct xrun *, const char *, ...)
@@ -140,6 +146,7 @@ static const struct lcmd_ops xexec_ops = {
 	.data = xexec_data,
 	.end = xexec_end,
 	.cancel = xexec_cancel,
+	.gone = xexec_gone,
 };
 
 static struct xruntree	 runs = RB_INITIALIZER(&runs);
@@ -588,6 +595,7 @@ run_start(struct xrun *r)
 	buf_free(&r->argbuf, 1);
 	if (r->interactive) {
 		/* seeds/001: the two-way session; DONE ends it, as IDLE */
+		r->in_session = 1;
 		proxy_local(s, "+ Ready for input, send DONE to end");
 		s->cs = CS_LOCAL_LINE;
 		conn_flush(&s->client);
@@ -784,11 +792,7 @@ run_done(struct xrun *r, struct imsg *imsg)
 		d.end = XEXEC_FAILED;
 	}
 	d.reason[sizeof(d.reason) - 1] = '\0';
-	if (r->line.len > 0) {
-		/* a last line without LF is still a line */
-		run_emit(r, r->line.data + r->line.off, r->line.len, 0);
-		buf_free(&r->line, 0);
-	}
+	run_flush_line(r);
 	run_answer(&d, answer, sizeof(answer));
 	log_info("session %llu: %s: %s ended: %s%s%s",
 	    (unsigned long long)s->id, s->user, r->module, answer,
@@ -796,22 +800,40 @@ run_done(struct xrun *r, struct imsg *imsg)
 	    d.end != XEXEC_LIMIT ? ": " : "", d.end != XEXEC_BADARG &&
 	    d.end != XEXEC_LIMIT ? d.reason : "");
 	if (r->interactive && !r->client_done) {
-		/*
-		 * The module ended first.  The client may be sending a line
-		 * right now: the tagged answer waits for its DONE, so that
-		 * no line of the session is ever taken for a command.
-		 */
-		r->phase = XR_ENDED;
-		strlcpy(r->answer, answer, sizeof(r->answer));
-		buf_free(&r->input, 1);
-		r->eof_pending = 0;
-		proxy_local(s, "* OK [XEXEC ENDED] Module ended, send DONE");
-		conn_flush(&s->client);
-		lcmd_resume(s);		/* input it paused is dropped now */
-		run_release(r);		/* last: it may end the run */
+		run_session_end(r, answer);
 		return;
 	}
 	run_finish(r, answer);
+}
+
+/* A last line without LF is still a line. */
+static void
+run_flush_line(struct xrun *r)
+{
+	if (r->line.len > 0) {
+		run_emit(r, r->line.data + r->line.off, r->line.len, 0);
+		buf_free(&r->line, 0);
+	}
+}
+
+/*
+ * The module of an interactive session ended before the client's DONE.
+ * The client may be sending a line right now: the tagged answer waits for
+ * its DONE, so that no line of the session is ever taken for a command.
+ */
+static void
+run_session_end(struct xrun *r, const char *answer)
+{
+	struct session	*s = r->s;
+
+	r->phase = XR_ENDED;
+	strlcpy(r->answer, answer, sizeof(r->answer));
+	buf_free(&r->input, 1);
+	r->eof_pending = 0;
+	proxy_local(s, "* OK [XEXEC ENDED] Module ended, send DONE");
+	conn_flush(&s->client);
+	lcmd_resume(s);		/* input it paused is dropped now */
+	run_release(r);		/* last: it may end the run */
 }
 
 /* The tagged answer for how the run ended (doc/xexec.md). */
@@ -1026,4 +1048,29 @@ xexec_cancel(struct session *s, struct lcmd *lc)
 		(void)chan_compose(c, IMSG_XEXEC_CANCEL, r->id, -1, NULL, 0);
 	}
 	run_free(r);
+}
+
+/*
+ * execd went away, and the module with it.  An interactive session ends
+ * as when the module ends: the client may be sending lines for the module
+ * right now, and none of them may be taken for a command (doc/xexec.md),
+ * so NO [UNAVAILABLE] waits for its DONE.  One whose module had ended
+ * already keeps the answer it has.  Anything else is answered now.
+ */
+static void
+xexec_gone(struct session *s, struct lcmd *lc)
+{
+	struct xrun	*r = lc->arg;
+
+	if (r != NULL && r->phase == XR_ENDED)
+		return;
+	if (r != NULL && r->phase == XR_RUN && r->in_session &&
+	    !r->client_done) {
+		log_info("session %llu: %s: %s: execd went away",
+		    (unsigned long long)s->id, s->user, r->module);
+		run_flush_line(r);
+		run_session_end(r, LCMD_GONE);
+		return;
+	}
+	lcmd_cancel(s, LCMD_GONE);
 }

@@ -17,9 +17,11 @@
 #		them in DIR/mailhost.env; what already runs is left alone
 #	mailhost.sh imapxd DIR BINARY
 #		start imapxd -d with DIR/imapxd.conf, generated from
-#		imapxd.conf.in plus the lines of DIR/imapxd.extra.conf; with
-#		execd and submitd when they are built beside BINARY (submitd's
-#		file: submitd.conf.in plus DIR/submitd.extra.conf)
+#		imapxd.conf.in plus the lines of DIR/imapxd.extra.conf;
+#		with execd beside BINARY, the modules of etc/modules (and
+#		those of MH_EXECD_EXTRA, see mh_execd) under execd; with
+#		submitd beside BINARY, submitd (its file: submitd.conf.in
+#		plus DIR/submitd.extra.conf)
 #	mailhost.sh stop DIR
 #	mailhost.sh status DIR
 #
@@ -269,19 +271,43 @@ mh_start()
 	mh_start_dovecot && mh_start_smtpd
 }
 
+# mh_policies SRCDIR: copy SRCDIR/modules/* and SRCDIR/execd.d/*.conf
+# into DIR, the policies with the paths of this mail host.
+mh_policies()
+{
+	if [ -d "$1/modules" ]; then
+		cp "$1"/modules/* "$DIR/modules/" || return 1
+	fi
+	for _f in "$1"/execd.d/*.conf; do
+		sed -e "s|/usr/local/libexec/imapx/modules|$DIR/modules|g" \
+		    -e "s|/tmp/imapx-demo|$DIR|g" "$_f" \
+		    >"$DIR/execd.d/$(basename "$_f")" || return 1
+	done
+}
+
 # mh_execd BINARY: the XEXEC modules and their policies, under DIR and
-# root-owned as execd demands, with the paths of this mail host.
+# root-owned as execd demands, with the paths of this mail host.  With
+# MH_EXECD_EXTRA=XDIR, the modules and policies of XDIR/modules and
+# XDIR/execd.d are added (tests' own modules), and the users named in
+# XDIR/users, one per line, are created for them.
 mh_execd()
 {
 	_src=$MH_TEMPLATES/..
 	rm -rf "$DIR/modules" "$DIR/execd.d"
 	mkdir -p "$DIR/modules" "$DIR/execd.d" || return 1
-	cp "$_src"/modules/* "$DIR/modules/" || return 1
-	for _f in "$_src"/execd.d/*.conf; do
-		sed -e "s|/usr/local/libexec/imapx/modules|$DIR/modules|g" \
-		    -e "s|/tmp/imapx-demo|$DIR|g" "$_f" \
-		    >"$DIR/execd.d/$(basename "$_f")" || return 1
-	done
+	mh_policies "$_src" || return 1
+	if [ -n "$MH_EXECD_EXTRA" ]; then
+		[ -d "$MH_EXECD_EXTRA/execd.d" ] || {
+			mh_err "no directory $MH_EXECD_EXTRA/execd.d"
+			return 1
+		}
+		if [ -f "$MH_EXECD_EXTRA/users" ]; then
+			for _u in $(cat "$MH_EXECD_EXTRA/users"); do
+				mh_user "$_u" || return 1
+			done
+		fi
+		mh_policies "$MH_EXECD_EXTRA" || return 1
+	fi
 	printf 'domain "example.test"\ninclude "%s/execd.d/*.conf"\n' \
 	    "$DIR" >"$DIR/execd.conf"
 	chown -R root:root "$DIR/modules" "$DIR/execd.d" "$DIR/execd.conf"

@@ -18,8 +18,12 @@
 #
 # fixture_start [LINE...]	Dovecot, OpenSMTPD and imapxd; each LINE (or,
 #				with "-", each line of stdin) is added to
-#				imapxd.conf, and the lines of $FX_SUBMITD_CONF
-#				(if set) to submitd.conf
+#				imapxd.conf.  With FX_EXECD_EXTRA=DIR, execd
+#				also gets the test modules and policies of
+#				DIR/modules and DIR/execd.d (and the users of
+#				DIR/users): mailhost.sh's MH_EXECD_EXTRA.  The
+#				lines of $FX_SUBMITD_CONF (if set) are added
+#				to submitd.conf
 # fixture_start_backend		Dovecot and OpenSMTPD only
 # fixture_stop			stop all of it and remove the state directory
 #				(kept if FX_KEEP is set)
@@ -196,7 +200,8 @@ fixture_start()
 	# The sanitizer build's sandboxed children cannot run LeakSanitizer.
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
 	export ASAN_OPTIONS
-	sh "$FX_MAILHOST" imapxd "$FX_DIR" "$FX_IMAPXD" \
+	MH_EXECD_EXTRA=$FX_EXECD_EXTRA \
+	    sh "$FX_MAILHOST" imapxd "$FX_DIR" "$FX_IMAPXD" \
 	    >>"$FX_DIR/start.log" 2>&1 || {
 		cat "$FX_DIR/start.log" >&2
 		_fx_fail "imapxd did not start (see stderr)"

@@ -1190,8 +1190,7 @@ ATF_TC_BODY(execd_restart, tc)
 	 * frontend.c's service_closed() does this for every session in
 	 * its tree; a session built by hand is not in it.
 	 */
-	lcmd_cancel(sess, "NO [UNAVAILABLE] Service went away, try again "
-	    "later");
+	lcmd_gone(sess);
 	expect(&cli, "a NO [UNAVAILABLE] Service went away, try again "
 	    "later\r\n");
 	noop_ok("b");
@@ -1205,8 +1204,7 @@ ATF_TC_BODY(execd_restart, tc)
 	execd_down();
 	for (i = 0; i < 10 && fe_service_up(PROC_EXECD); i++)
 		pump();
-	lcmd_cancel(sess, "NO [UNAVAILABLE] Service went away, try again "
-	    "later");
+	lcmd_gone(sess);
 	expect(&cli, "d NO [UNAVAILABLE] Service went away, try again "
 	    "later\r\n");
 
@@ -1216,6 +1214,64 @@ ATF_TC_BODY(execd_restart, tc)
 	xd_done(id, XEXEC_EXITED, 0, "");
 	expect(&cli, "e OK command exited successfully\r\n");
 	quiet(&be);
+	stop();
+}
+
+/*
+ * execd goes away during an interactive session: it ends as when the
+ * module ends, and NO [UNAVAILABLE] follows the client's DONE, so that
+ * the lines the client is sending for the module are never taken for
+ * commands.  A client that said DONE already is answered at once.
+ */
+ATF_TC_WITHOUT_HEAD(execd_gone_interactive);
+ATF_TC_BODY(execd_gone_interactive, tc)
+{
+	uint32_t	id;
+	int		i;
+
+	start();
+	csend("100 XEXEC calendar\r\n");
+	id = xd_run("calendar", 1, 0, NULL);
+	expect(&cli, "+ Ready for input, send DONE to end\r\n");
+	xd_output(id, "half a line");
+	execd_down();
+	for (i = 0; i < 10 && fe_service_up(PROC_EXECD); i++)
+		pump();
+	ATF_REQUIRE(!fe_service_up(PROC_EXECD));
+	lcmd_gone(sess);	/* as service_closed() */
+	expect(&cli, "* OK half a line\r\n"
+	    "* OK [XEXEC ENDED] Module ended, send DONE\r\n");
+	/* lines in flight for the module: dropped, never commands */
+	csend("add today 9:00 x\r\na1 CREATE pwned\r\nbin {3}\r\n");
+	expect(&cli, "+ Ready for literal data\r\n");
+	csend("a2 \r\n");
+	quiet(&cli);
+	quiet(&be);
+	/* a second death changes nothing */
+	lcmd_gone(sess);
+	quiet(&cli);
+	csend("DONE\r\n");
+	expect(&cli, "100 NO [UNAVAILABLE] Service went away, try again "
+	    "later\r\n");
+	quiet(&be);
+	noop_ok("101");
+
+	/* DONE said, waiting for the module's end: answered at once */
+	execd_up();
+	csend("102 XEXEC calendar\r\n");
+	id = xd_run("calendar", 1, 0, NULL);
+	expect(&cli, "+ Ready for input, send DONE to end\r\n");
+	csend("DONE\r\n103 NOOP\r\n");
+	xd_expect(IMSG_XEXEC_EOF, id, NULL);
+	execd_down();
+	for (i = 0; i < 10 && fe_service_up(PROC_EXECD); i++)
+		pump();
+	lcmd_gone(sess);
+	expect(&cli, "102 NO [UNAVAILABLE] Service went away, try again "
+	    "later\r\n");
+	expect(&be, "103 NOOP\r\n");
+	bsend("103 OK NOOP completed\r\n");
+	expect(&cli, "103 OK NOOP completed\r\n");
 	stop();
 }
 
@@ -1312,6 +1368,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, output_backpressure);
 	ATF_TP_ADD_TC(tp, output_waits_for_backend);
 	ATF_TP_ADD_TC(tp, execd_restart);
+	ATF_TP_ADD_TC(tp, execd_gone_interactive);
 	ATF_TP_ADD_TC(tp, session_closes);
 	ATF_TP_ADD_TC(tp, session_closes_interactive);
 	ATF_TP_ADD_TC(tp, prelogin);
