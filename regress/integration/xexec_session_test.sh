@@ -368,12 +368,113 @@ forward_cleanup()
 	fixture_stop
 }
 
+atf_test_case sieve_together cleanup
+sieve_together_head()
+{
+	atf_set "descr" "blacklist, whitelist, vacation and forward set" \
+	    "through XEXEC for one user all hold at once, and turning one" \
+	    "off leaves the others on"
+}
+sieve_together_body()
+{
+	fixture_start
+	# The blacklist takes all of example.test, so that the whitelist has
+	# something to override: only load0002 and load0005 get through.
+	xx_run bob <<-'EOF'
+	cmd("b1", "XEXEC blacklist add @example.test")
+	cmd("w1", "XEXEC whitelist add load0002@example.test")
+	cmd("w2", "XEXEC whitelist add load0005@example.test")
+	cmd("v1", 'XEXEC vacation set 1 "Away" "Back soon."')
+	cmd("f1", "XEXEC forward set alice@example.test keep")
+	EOF
+	xx_answer b1 \
+	    "* OK added @example.test to your blacklist: its mail is discarded" \
+	    "b1 OK command exited successfully"
+	xx_answer w2 \
+	    "* OK added load0005@example.test to your whitelist: its mail always reaches you" \
+	    "w2 OK command exited successfully"
+	xx_answer v1 "* OK vacation on: a reply at most every 1 days" \
+	    "v1 OK command exited successfully"
+	xx_answer f1 \
+	    "* OK forwarding your mail to alice@example.test, a copy stays here" \
+	    "f1 OK command exited successfully"
+
+	# All four at once.
+	xx_send load0002 bob t1		# whitelisted
+	xx_send load0003 bob t2		# blacklisted
+	fx_discarded bob t2@xexec.test
+	fx_mta_done load0003@example.test bob@example.test
+	fx_replied bob t1@xexec.test load0002
+	fx_forwarded bob t1@xexec.test alice
+	fx_mta_done load0002@example.test bob@example.test
+	fx_mta_done load0002@example.test alice@example.test
+	fx_wait_messages load0002 load-secret 1 ||
+	    atf_fail "the vacation reply did not reach load0002"
+	fx_log_none smtpd.log "to=<load0003@example.test>"
+	fx_log_none dovecot.log "msgid=<t2@xexec.test>: (redirect|vacation)"
+	xx_inbox bob "test t1"
+	xx_inbox alice "test t1"
+	xx_inbox load0002 "Away"
+	xx_inbox load0003
+
+	# Forward off: the lists and the vacation stay as they were.
+	xx_run bob <<-'EOF'
+	cmd("f2", "XEXEC forward off")
+	cmd("b2", "XEXEC blacklist list")
+	cmd("w3", "XEXEC whitelist list")
+	cmd("v2", "XEXEC vacation show")
+	EOF
+	xx_answer f2 "* OK forward off" "f2 OK command exited successfully"
+	xx_answer b2 "* OK @example.test" "b2 OK command exited successfully"
+	xx_answer w3 "* OK load0002@example.test" "* OK load0005@example.test" \
+	    "w3 OK command exited successfully"
+	xx_answer v2 "* OK vacation: on" "* OK days: 1" "* OK subject: Away" \
+	    "* OK text: Back soon." "v2 OK command exited successfully"
+	xx_send load0005 bob t3		# whitelisted
+	xx_send load0004 bob t4		# blacklisted
+	fx_discarded bob t4@xexec.test
+	fx_mta_done load0004@example.test bob@example.test
+	fx_replied bob t3@xexec.test load0005
+	fx_mta_done load0005@example.test bob@example.test
+	fx_wait_messages load0005 load-secret 1 ||
+	    atf_fail "the vacation reply did not reach load0005"
+	fx_log_none smtpd.log "to=<load0004@example.test>"
+	fx_log_none smtpd.log "from=<load0005@example.test> to=<alice@example.test>"
+	xx_inbox bob "test t1" "test t3"
+	xx_inbox alice "test t1"
+	xx_inbox load0005 "Away"
+	xx_inbox load0004
+
+	# The blacklist off as well: the vacation is still on, forward off.
+	xx_run bob <<-'EOF'
+	cmd("b3", "XEXEC blacklist del @example.test")
+	cmd("b4", "XEXEC blacklist list")
+	EOF
+	xx_answer b3 "* OK removed @example.test from your blacklist" \
+	    "b3 OK command exited successfully"
+	xx_answer b4 "b4 OK command exited successfully"
+	xx_send load0006 bob t5
+	fx_replied bob t5@xexec.test load0006
+	fx_mta_done load0006@example.test bob@example.test
+	fx_wait_messages load0006 load-secret 1 ||
+	    atf_fail "the vacation reply did not reach load0006"
+	fx_log_none smtpd.log "from=<load0006@example.test> to=<alice@example.test>"
+	xx_inbox bob "test t1" "test t3" "test t5"
+	xx_inbox alice "test t1"
+	xx_inbox load0006 "Away"
+}
+sieve_together_cleanup()
+{
+	fixture_stop
+}
+
 atf_init_test_cases()
 {
 	atf_add_test_case changepassword
 	atf_add_test_case calendar
 	atf_add_test_case sieve_modules
 	atf_add_test_case forward
+	atf_add_test_case sieve_together
 	atf_add_test_case seed_session
 	atf_add_test_case execd_killed
 }
