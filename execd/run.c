@@ -6,10 +6,12 @@
  * for the module's paths, the program and what the dynamic loader needs;
  * the module's user and group (never root); PR_SET_PDEATHSIG (after the
  * uid change, which clears it); a seccomp filter of the module's own
- * (module_promises()); then execve of the absolute program path with the
- * expanded argv and only the policy's environment: never a shell, never
- * a PATH lookup.  stdout and stderr are one pipe, so the output keeps the
- * order the program wrote it in and the limits count both.
+ * (module_promises(), built once per module at start: libseccomp takes
+ * longer to build a filter than fork and execve take); then execve of
+ * the absolute program path with the expanded argv and only the policy's
+ * environment: never a shell, never a PATH lookup.  stdout and stderr are
+ * one pipe, so the output keeps the order the program wrote it in and the
+ * limits count both.
  *
  * The process tree ends with the run, whatever the module did (fork,
  * setsid, double fork):
@@ -114,7 +116,7 @@ struct spawn {
 	char		**paths;	/* expanded module paths */
 	char		**perms;
 	int		  npaths;
-	char		  promises[64];
+	const struct sandbox_prog *prog;	/* the module's filter */
 	int		  in, out, err;	/* the child's ends */
 	int		  procfd;	/* its cgroup.procs, or -1 */
 	pid_t		  ppid;
@@ -126,7 +128,15 @@ struct sbuf {
 	size_t		 len, size;
 };
 
+/* Each module's seccomp filter, built at start. */
+struct modfilter {
+	TAILQ_ENTRY(modfilter)	 entry;
+	struct module		*mod;
+	struct sandbox_prog	*prog;
+};
+
 static struct runlist	 live = TAILQ_HEAD_INITIALIZER(live);
+static TAILQ_HEAD(, modfilter) filters = TAILQ_HEAD_INITIALIZER(filters);
 static struct event	 ev_chld, ev_term, ev_int, ev_hup;
 static char		 cg_base[PATH_MAX];	/* "" in fallback mode */
 static pid_t		 self;
@@ -160,6 +170,8 @@ static int	 sb_add(struct sbuf *, const char *, size_t);
 static char	*expand(struct run *, const char *, int);
 static int	 path_value_ok(const char *);
 static void	 module_promises(struct module *, char *, size_t);
+static void	 filters_init(struct execd_conf *);
+static const struct sandbox_prog *module_filter(struct module *);
 static int	 cg_init(void);
 static int	 cg_mountpoint(char *, size_t);
 static int	 cg_self(char *, size_t);
@@ -201,6 +213,7 @@ execd_init(struct execd_conf *conf, int flags)
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
 		fatal("prctl PR_SET_CHILD_SUBREAPER");
 	(void)sandbox_landlock_abi();
+	filters_init(conf);
 	cg_base[0] = '\0';
 	if ((flags & EXECD_NOCGROUP) || cg_init() == -1)
 		log_info("no usable cgroup v2: run trees end by session, "
@@ -446,7 +459,11 @@ spawn_prepare(struct run *r, struct spawn *sp)
 				goto nomem;
 		r->inargs = r->inlen;
 	}
-	module_promises(m, sp->promises, sizeof(sp->promises));
+	if ((sp->prog = module_filter(m)) == NULL) {
+		log_warnx("%s: no filter built for this module", m->name);
+		strlcpy(r->reason, "module misconfigured", sizeof(r->reason));
+		return -1;
+	}
 	return 0;
 
  badtemplate:
@@ -605,6 +622,35 @@ module_promises(struct module *m, char *buf, size_t len)
 		strlcat(buf, " inet unix dns", len);
 	else
 		strlcat(buf, " nonet", len);	/* socket() fails, not kills */
+}
+
+/* Before execd's own sandbox: every module's filter, once. */
+static void
+filters_init(struct execd_conf *conf)
+{
+	struct modfilter	*f;
+	struct module		*m;
+	char			 promises[64];
+
+	TAILQ_FOREACH(m, &conf->modules, entry) {
+		if ((f = calloc(1, sizeof(*f))) == NULL)
+			fatal("%s", __func__);
+		module_promises(m, promises, sizeof(promises));
+		f->mod = m;
+		f->prog = sandbox_compile(promises);
+		TAILQ_INSERT_TAIL(&filters, f, entry);
+	}
+}
+
+static const struct sandbox_prog *
+module_filter(struct module *m)
+{
+	struct modfilter	*f;
+
+	TAILQ_FOREACH(f, &filters, entry)
+		if (f->mod == m)
+			return f->prog;
+	return NULL;
 }
 
 /* In the child: say what failed on the error pipe and end. */
@@ -773,7 +819,7 @@ run_child(struct run *r, struct spawn *sp)
 		child_fail(sp->err, "execd went away");
 	}
 
-	sandbox_enter(sp->promises);
+	sandbox_enter_compiled(sp->prog);
 	if (dup2(sp->in, 0) == -1 || dup2(sp->out, 1) == -1 ||
 	    dup2(sp->out, 2) == -1)
 		child_fail(sp->err, "dup2");
