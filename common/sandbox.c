@@ -842,6 +842,16 @@ sc_filter(int p)
 		errno = -rc;
 		fatal("seccomp_attr_set");
 	}
+	/*
+	 * A binary tree by syscall number, not libseccomp's default chain
+	 * of rules: the kernel emulates the filter for every syscall number
+	 * when it is loaded (its action cache) and runs it for every call
+	 * whose arguments matter, each time down that chain.
+	 */
+	if ((rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2)) < 0) {
+		errno = -rc;
+		fatal("seccomp_attr_set optimize");
+	}
 	sc_allow(ctx, sys_exit, nitems(sys_exit));
 	if (p & PLEDGE_STDIO)
 		sc_stdio(ctx, p);

@@ -1772,6 +1772,11 @@ execd_sandbox(struct execd_conf *conf)
 		errno = -rc;
 		fatal("seccomp_attr_set");
 	}
+	/* as sandbox.c: a tree by syscall number; every module runs it too */
+	if ((rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2)) < 0) {
+		errno = -rc;
+		fatal("seccomp_attr_set optimize");
+	}
 	for (i = 0; i < nitems(execd_sys); i++)
 		sc_add(ctx, SCMP_ACT_ALLOW, execd_sys[i], 0, 0, 0, 0, 0);
 	for (i = 0; sandbox_landlock_abi() > 0 && i < nitems(execd_landlock);
