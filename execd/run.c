@@ -18,7 +18,8 @@
  *  - cgroup v2 where it is mounted and writable: execd makes
  *    imapx-execd.<pid> below its own cgroup and one run.<n> below that
  *    per run; the child moves itself in before it drops root; the end is
- *    cgroup.kill, then the run's cgroup is removed once it is empty;
+ *    cgroup.kill, then, once it is empty, the run's cgroup is kept for
+ *    a later run (up to CG_SPARES of them) or removed;
  *  - otherwise the fallback: execd is a child subreaper, and at the end it
  *    kills the run's session and process group, the descendants it finds
  *    in /proc, and every orphan that was re-parented to it.
@@ -79,6 +80,7 @@
 #endif
 
 #define CG_PREFIX	"imapx-execd."
+#define CG_SPARES	8	/* empty run cgroups kept for later runs */
 #define WAIT_FIRST_MS	5	/* first poll for a tree's end */
 #define WAIT_MAX_MS	500
 
@@ -139,6 +141,8 @@ static struct runlist	 live = TAILQ_HEAD_INITIALIZER(live);
 static TAILQ_HEAD(, modfilter) filters = TAILQ_HEAD_INITIALIZER(filters);
 static struct event	 ev_chld, ev_term, ev_int, ev_hup;
 static char		 cg_base[PATH_MAX];	/* "" in fallback mode */
+static char		 cg_spare[CG_SPARES][PATH_MAX];	/* empty, unused */
+static int		 cg_nspare;
 static pid_t		 self;
 static uint64_t		 run_seq;
 static int		 reaping;
@@ -183,6 +187,8 @@ static void	 cg_signal(const char *, int);
 static void	 sc_add(scmp_filter_ctx, uint32_t, int, unsigned int,
 		    unsigned int, enum scmp_compare, scmp_datum_t, scmp_datum_t);
 static void	 cg_purge(const char *);
+static int	 cg_take(struct run *);
+static int	 cg_give(struct run *);
 static int	 fb_tree(struct run *, int);
 
 /*
@@ -280,12 +286,15 @@ run_spawn(struct run *r)
 	}
 	r->seq = ++run_seq;
 	if (cg_base[0] != '\0') {
-		if ((size_t)snprintf(r->cgroup, sizeof(r->cgroup),
-		    "%s/run.%llu", cg_base, (unsigned long long)r->seq) >=
-		    sizeof(r->cgroup) || (size_t)snprintf(path, sizeof(path),
-		    "%s/cgroup.procs", r->cgroup) >= sizeof(path))
-			fatalx("cgroup path too long");
-		if (mkdir(r->cgroup, 0700) == -1 ||
+		if (cg_take(r) == -1) {
+			log_warn("%s: mkdir %s", m->name, r->cgroup);
+			r->cgroup[0] = '\0';
+			strlcpy(r->reason, "out of resources",
+			    sizeof(r->reason));
+			goto fail;
+		}
+		if ((size_t)snprintf(path, sizeof(path), "%s/cgroup.procs",
+		    r->cgroup) >= sizeof(path) ||
 		    (sp.procfd = open(path, O_WRONLY | O_CLOEXEC)) == -1) {
 			log_warn("%s: cgroup %s", m->name, r->cgroup);
 			strlcpy(r->reason, "out of resources",
@@ -1209,7 +1218,7 @@ run_check(struct run *r)
 	}
 	reap_sweep();
 	if (r->cgroup[0] != '\0') {
-		if (rmdir(r->cgroup) == -1 && errno != ENOENT) {
+		if (cg_give(r) == -1 && errno != ENOENT) {
 			if (errno == EBUSY && r->waits++ < 1000) {
 				run_poke(r, 10);
 				return;
@@ -1278,6 +1287,9 @@ run_shutdown(void)
 	TAILQ_FOREACH(r, &live, live)
 		log_warnx("%s: user %s: pid %d would not die", r->mod->name,
 		    r->user, (int)r->leader);
+	while (cg_nspare > 0)
+		if (rmdir(cg_spare[--cg_nspare]) == -1)
+			log_warn("rmdir %s", cg_spare[cg_nspare]);
 	if (cg_base[0] != '\0' && rmdir(cg_base) == -1)
 		log_warn("rmdir %s", cg_base);
 }
@@ -1492,6 +1504,40 @@ cg_init(void)
  fail:
 	cg_base[0] = '\0';
 	return -1;
+}
+
+/*
+ * A run's cgroup: an empty one a run before left, else a new run.<seq>.
+ * Making and removing a cgroup are the dearer half of what a run's
+ * cgroup costs.
+ */
+static int
+cg_take(struct run *r)
+{
+	if (cg_nspare > 0) {
+		strlcpy(r->cgroup, cg_spare[--cg_nspare], sizeof(r->cgroup));
+		return 0;
+	}
+	if ((size_t)snprintf(r->cgroup, sizeof(r->cgroup), "%s/run.%llu",
+	    cg_base, (unsigned long long)r->seq) >= sizeof(r->cgroup))
+		fatalx("cgroup path too long");
+	return mkdir(r->cgroup, 0700);
+}
+
+/*
+ * The run's cgroup, which no process of it is in any more, is kept for
+ * a later run or removed (-1 and errno when rmdir(2) fails).  Nothing of
+ * the run stays with it: execd sets no limits on it, and cgroup.kill is
+ * an action, not a state.
+ */
+static int
+cg_give(struct run *r)
+{
+	if (cg_nspare < CG_SPARES) {
+		strlcpy(cg_spare[cg_nspare++], r->cgroup, PATH_MAX);
+		return 0;
+	}
+	return rmdir(r->cgroup);
 }
 
 /* The cgroups of an execd that died without cleaning up. */
