@@ -9,6 +9,11 @@
  * when the consumer later calls chan_consumed(), for example once a
  * chunk has reached the client's socket.  Credit goes back in batches of
  * a quarter window to keep the messages few.
+ *
+ * What the dispatch callbacks send while a batch of received messages is
+ * dispatched goes out in one write once the batch is done (an answer of
+ * several messages is one wake-up for the peer); anything sent outside
+ * dispatch is written at once.
  */
 #include <sys/types.h>
 
@@ -82,7 +87,8 @@ chan_send(struct chan *c, uint32_t type, uint32_t id, int fd,
 	    len) == -1)
 		return -1;
 	c->inflight += len;
-	chan_update(c);
+	if (!c->dispatching)
+		chan_update(c);
 	return 0;
 }
 
@@ -97,7 +103,8 @@ chan_compose(struct chan *c, uint32_t type, uint32_t id, int fd,
 	}
 	if (imsg_compose(&c->ibuf, type, id, 0, fd, data, len) == -1)
 		return -1;
-	chan_update(c);
+	if (!c->dispatching)
+		chan_update(c);
 	return 0;
 }
 
@@ -124,7 +131,8 @@ chan_consumed(struct chan *c, size_t n)
 		chan_fail(c);
 		return;
 	}
-	chan_update(c);
+	if (!c->dispatching)
+		chan_update(c);
 }
 
 void
@@ -184,6 +192,7 @@ chan_event(int fd, short event, void *arg)
 		chan_fail(c);
 		return;
 	}
+	c->dispatching = 1;
 	while (c->open) {
 		if ((n = imsg_get(&c->ibuf, &imsg)) == -1) {
 			log_warnx("%s: bad message on channel", __func__);
@@ -215,6 +224,7 @@ chan_event(int fd, short event, void *arg)
 		if (!c->holding && len > 0)
 			chan_consumed(c, len);
 	}
+	c->dispatching = 0;
 	chan_update(c);
 	if (credited && c->open && c->writable != NULL && chan_room(c) > 0)
 		c->writable(c);

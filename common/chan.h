@@ -35,6 +35,7 @@ struct chan {
 	size_t			 unacked;	/* received, not credited yet */
 	size_t			 held;		/* of the current message */
 	int			 holding;
+	int			 dispatching;	/* writes wait for the end */
 	chan_dispatch_cb	 dispatch;
 	chan_event_cb		 writable;	/* room again after credit */
 	chan_event_cb		 closed;	/* EOF, error, bad message */

@@ -147,6 +147,38 @@ sandbox_landlock_abi(void)
 	return 0;
 }
 
+/* pledge(2) has nothing to build ahead: the words are kept. */
+struct sandbox_prog {
+	char	promises[256];
+};
+
+struct sandbox_prog *
+sandbox_compile(const char *promises)
+{
+	struct sandbox_prog	*prog;
+
+	if (promise_parse(promises) == -1)
+		fatalx("sandbox_compile: bad promises \"%s\"", promises);
+	if ((prog = calloc(1, sizeof(*prog))) == NULL)
+		fatal("%s", __func__);
+	if (strlcpy(prog->promises, promises, sizeof(prog->promises)) >=
+	    sizeof(prog->promises))
+		fatalx("sandbox_compile: promises too long");
+	return prog;
+}
+
+void
+sandbox_enter_compiled(const struct sandbox_prog *prog)
+{
+	sandbox_enter(prog->promises);
+}
+
+void
+sandbox_prog_free(struct sandbox_prog *prog)
+{
+	free(prog);
+}
+
 #else /* Linux */
 
 #include <sys/ioctl.h>
@@ -154,6 +186,9 @@ sandbox_landlock_abi(void)
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 
 #if defined(__x86_64__)
 #include <asm/prctl.h>
@@ -256,6 +291,7 @@ static void	sc_stdio(scmp_filter_ctx, int);
 static void	sc_paths(scmp_filter_ctx, int);
 static void	sc_net(scmp_filter_ctx, int);
 static void	sc_proc(scmp_filter_ctx, int);
+static scmp_filter_ctx sc_filter(int);
 static void	seccomp_enter(int);
 #ifdef IMAPX_SANITIZE
 static void	sanitizer_prepare(void);
@@ -791,8 +827,9 @@ sc_proc(scmp_filter_ctx ctx, int p)
 		sc_allow(ctx, sys_id, nitems(sys_id));
 }
 
-static void
-seccomp_enter(int p)
+/* The filter of promise bits p, not loaded. */
+static scmp_filter_ctx
+sc_filter(int p)
 {
 	scmp_filter_ctx	 ctx;
 	int		 rc;
@@ -805,12 +842,32 @@ seccomp_enter(int p)
 		errno = -rc;
 		fatal("seccomp_attr_set");
 	}
+	/*
+	 * A binary tree by syscall number, not libseccomp's default chain
+	 * of rules: the kernel emulates the filter for every syscall number
+	 * when it is loaded (its action cache) and runs it for every call
+	 * whose arguments matter, each time down that chain.
+	 */
+	if ((rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2)) < 0) {
+		errno = -rc;
+		fatal("seccomp_attr_set optimize");
+	}
 	sc_allow(ctx, sys_exit, nitems(sys_exit));
 	if (p & PLEDGE_STDIO)
 		sc_stdio(ctx, p);
 	sc_paths(ctx, p);
 	sc_net(ctx, p);
 	sc_proc(ctx, p);
+	return ctx;
+}
+
+static void
+seccomp_enter(int p)
+{
+	scmp_filter_ctx	 ctx;
+	int		 rc;
+
+	ctx = sc_filter(p);
 	if ((rc = seccomp_load(ctx)) < 0) {
 		errno = -rc;
 		fatal("seccomp_load");
@@ -868,6 +925,88 @@ sandbox_enter(const char *promises)
 	}
 	seccomp_enter(p);
 	entered = p;
+}
+
+/*
+ * A filter built ahead, for a child between fork(2) and execve(2): the
+ * BPF program that seccomp_load() would hand the kernel, exported once by
+ * libseccomp, whose build of a filter costs far more than the kernel's
+ * load of it.
+ */
+struct sandbox_prog {
+	struct sock_fprog	 fprog;
+	int			 promises;
+};
+
+struct sandbox_prog *
+sandbox_compile(const char *promises)
+{
+	struct sandbox_prog	*prog;
+	scmp_filter_ctx		 ctx;
+	struct stat		 st;
+	size_t			 n;
+	int			 p, fd, rc;
+
+	if ((p = promise_parse(promises)) == -1)
+		fatalx("sandbox_compile: bad promises \"%s\"", promises);
+	/* without "proc" the filter names the pid of its maker */
+	if ((p & PLEDGE_PROC) == 0)
+		fatalx("sandbox_compile: \"%s\" lacks proc", promises);
+	if ((prog = calloc(1, sizeof(*prog))) == NULL)
+		fatal("%s", __func__);
+	prog->promises = p;
+	ctx = sc_filter(p);
+	if ((fd = memfd_create("sandbox", MFD_CLOEXEC)) == -1)
+		fatal("memfd_create");
+	if ((rc = seccomp_export_bpf(ctx, fd)) < 0) {
+		errno = -rc;
+		fatal("seccomp_export_bpf");
+	}
+	seccomp_release(ctx);
+	if (fstat(fd, &st) == -1)
+		fatal("fstat");
+	n = st.st_size / sizeof(struct sock_filter);
+	if (st.st_size <= 0 || st.st_size % sizeof(struct sock_filter) != 0 ||
+	    n > BPF_MAXINSNS)
+		fatalx("sandbox_compile: a filter of %lld bytes",
+		    (long long)st.st_size);
+	if ((prog->fprog.filter = calloc(n, sizeof(struct sock_filter))) ==
+	    NULL)
+		fatal("%s", __func__);
+	if (pread(fd, prog->fprog.filter, st.st_size, 0) != st.st_size)
+		fatal("sandbox_compile: pread");
+	prog->fprog.len = n;
+	close(fd);
+	return prog;
+}
+
+/*
+ * In the child, before execve(2): no new privileges, the Landlock rules
+ * of sandbox_unveil(), the filter, as sandbox_enter() would; not the
+ * set-up for a process that goes on running in the sandbox (TZ, the
+ * sanitizer's caches), which execve(2) discards.
+ */
+void
+sandbox_enter_compiled(const struct sandbox_prog *prog)
+{
+	if (entered != -1)
+		fatalx("sandbox_enter_compiled: already in a sandbox");
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		fatal("prctl PR_SET_NO_NEW_PRIVS");
+	landlock_enter();
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0,
+	    &prog->fprog) == -1)
+		fatal("seccomp");
+	entered = prog->promises;
+}
+
+void
+sandbox_prog_free(struct sandbox_prog *prog)
+{
+	if (prog == NULL)
+		return;
+	free(prog->fprog.filter);
+	free(prog);
 }
 
 #endif /* Linux */

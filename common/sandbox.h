@@ -29,6 +29,24 @@
  * sandbox_landlock_abi() is the kernel's Landlock ABI, 0 for none; probe
  * it before sandbox_enter() (the answer is kept, the probe is not allowed
  * inside the sandbox).
+ *
+ * For a process that starts many sandboxed children (execd), the filter
+ * of some promises can be built once, before its own sandbox:
+ *
+ *	prog = sandbox_compile("stdio rpath proc exec");
+ *	...
+ *	if (fork() == 0) {
+ *		sandbox_unveil(...);
+ *		sandbox_enter_compiled(prog);
+ *		execve(...);
+ *	}
+ *
+ * sandbox_enter_compiled() is sandbox_enter() in a child that is about
+ * to execve(2): the same Landlock rules and the same filter, without the
+ * set-up that only matters to a process that goes on (TZ, sanitizer
+ * caches), and only as the first sandbox.  The promises must hold "proc"
+ * (without it the filter would allow signals to its maker's pid only).
+ * Both fail fatally.
  */
 #ifndef IMAPX_SANDBOX_H
 #define IMAPX_SANDBOX_H
@@ -36,5 +54,10 @@
 int	sandbox_unveil(const char *, const char *);
 void	sandbox_enter(const char *);
 int	sandbox_landlock_abi(void);
+
+struct sandbox_prog;
+struct sandbox_prog *sandbox_compile(const char *);
+void	sandbox_enter_compiled(const struct sandbox_prog *);
+void	sandbox_prog_free(struct sandbox_prog *);
 
 #endif

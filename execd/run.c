@@ -6,17 +6,20 @@
  * for the module's paths, the program and what the dynamic loader needs;
  * the module's user and group (never root); PR_SET_PDEATHSIG (after the
  * uid change, which clears it); a seccomp filter of the module's own
- * (module_promises()); then execve of the absolute program path with the
- * expanded argv and only the policy's environment: never a shell, never
- * a PATH lookup.  stdout and stderr are one pipe, so the output keeps the
- * order the program wrote it in and the limits count both.
+ * (module_promises(), built once per module at start: libseccomp takes
+ * longer to build a filter than fork and execve take); then execve of
+ * the absolute program path with the expanded argv and only the policy's
+ * environment: never a shell, never a PATH lookup.  stdout and stderr are
+ * one pipe, so the output keeps the order the program wrote it in and the
+ * limits count both.
  *
  * The process tree ends with the run, whatever the module did (fork,
  * setsid, double fork):
  *  - cgroup v2 where it is mounted and writable: execd makes
  *    imapx-execd.<pid> below its own cgroup and one run.<n> below that
  *    per run; the child moves itself in before it drops root; the end is
- *    cgroup.kill, then the run's cgroup is removed once it is empty;
+ *    cgroup.kill, then, once it is empty, the run's cgroup is kept for
+ *    a later run (up to CG_SPARES of them) or removed;
  *  - otherwise the fallback: execd is a child subreaper, and at the end it
  *    kills the run's session and process group, the descendants it finds
  *    in /proc, and every orphan that was re-parented to it.
@@ -77,6 +80,7 @@
 #endif
 
 #define CG_PREFIX	"imapx-execd."
+#define CG_SPARES	8	/* empty run cgroups kept for later runs */
 #define WAIT_FIRST_MS	5	/* first poll for a tree's end */
 #define WAIT_MAX_MS	500
 
@@ -114,7 +118,7 @@ struct spawn {
 	char		**paths;	/* expanded module paths */
 	char		**perms;
 	int		  npaths;
-	char		  promises[64];
+	const struct sandbox_prog *prog;	/* the module's filter */
 	int		  in, out, err;	/* the child's ends */
 	int		  procfd;	/* its cgroup.procs, or -1 */
 	pid_t		  ppid;
@@ -126,9 +130,19 @@ struct sbuf {
 	size_t		 len, size;
 };
 
+/* Each module's seccomp filter, built at start. */
+struct modfilter {
+	TAILQ_ENTRY(modfilter)	 entry;
+	struct module		*mod;
+	struct sandbox_prog	*prog;
+};
+
 static struct runlist	 live = TAILQ_HEAD_INITIALIZER(live);
+static TAILQ_HEAD(, modfilter) filters = TAILQ_HEAD_INITIALIZER(filters);
 static struct event	 ev_chld, ev_term, ev_int, ev_hup;
 static char		 cg_base[PATH_MAX];	/* "" in fallback mode */
+static char		 cg_spare[CG_SPARES][PATH_MAX];	/* empty, unused */
+static int		 cg_nspare;
 static pid_t		 self;
 static uint64_t		 run_seq;
 static int		 reaping;
@@ -160,6 +174,8 @@ static int	 sb_add(struct sbuf *, const char *, size_t);
 static char	*expand(struct run *, const char *, int);
 static int	 path_value_ok(const char *);
 static void	 module_promises(struct module *, char *, size_t);
+static void	 filters_init(struct execd_conf *);
+static const struct sandbox_prog *module_filter(struct module *);
 static int	 cg_init(void);
 static int	 cg_mountpoint(char *, size_t);
 static int	 cg_self(char *, size_t);
@@ -171,6 +187,8 @@ static void	 cg_signal(const char *, int);
 static void	 sc_add(scmp_filter_ctx, uint32_t, int, unsigned int,
 		    unsigned int, enum scmp_compare, scmp_datum_t, scmp_datum_t);
 static void	 cg_purge(const char *);
+static int	 cg_take(struct run *);
+static int	 cg_give(struct run *);
 static int	 fb_tree(struct run *, int);
 
 /*
@@ -201,6 +219,7 @@ execd_init(struct execd_conf *conf, int flags)
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
 		fatal("prctl PR_SET_CHILD_SUBREAPER");
 	(void)sandbox_landlock_abi();
+	filters_init(conf);
 	cg_base[0] = '\0';
 	if ((flags & EXECD_NOCGROUP) || cg_init() == -1)
 		log_info("no usable cgroup v2: run trees end by session, "
@@ -267,12 +286,15 @@ run_spawn(struct run *r)
 	}
 	r->seq = ++run_seq;
 	if (cg_base[0] != '\0') {
-		if ((size_t)snprintf(r->cgroup, sizeof(r->cgroup),
-		    "%s/run.%llu", cg_base, (unsigned long long)r->seq) >=
-		    sizeof(r->cgroup) || (size_t)snprintf(path, sizeof(path),
-		    "%s/cgroup.procs", r->cgroup) >= sizeof(path))
-			fatalx("cgroup path too long");
-		if (mkdir(r->cgroup, 0700) == -1 ||
+		if (cg_take(r) == -1) {
+			log_warn("%s: mkdir %s", m->name, r->cgroup);
+			r->cgroup[0] = '\0';
+			strlcpy(r->reason, "out of resources",
+			    sizeof(r->reason));
+			goto fail;
+		}
+		if ((size_t)snprintf(path, sizeof(path), "%s/cgroup.procs",
+		    r->cgroup) >= sizeof(path) ||
 		    (sp.procfd = open(path, O_WRONLY | O_CLOEXEC)) == -1) {
 			log_warn("%s: cgroup %s", m->name, r->cgroup);
 			strlcpy(r->reason, "out of resources",
@@ -446,7 +468,11 @@ spawn_prepare(struct run *r, struct spawn *sp)
 				goto nomem;
 		r->inargs = r->inlen;
 	}
-	module_promises(m, sp->promises, sizeof(sp->promises));
+	if ((sp->prog = module_filter(m)) == NULL) {
+		log_warnx("%s: no filter built for this module", m->name);
+		strlcpy(r->reason, "module misconfigured", sizeof(r->reason));
+		return -1;
+	}
 	return 0;
 
  badtemplate:
@@ -605,6 +631,35 @@ module_promises(struct module *m, char *buf, size_t len)
 		strlcat(buf, " inet unix dns", len);
 	else
 		strlcat(buf, " nonet", len);	/* socket() fails, not kills */
+}
+
+/* Before execd's own sandbox: every module's filter, once. */
+static void
+filters_init(struct execd_conf *conf)
+{
+	struct modfilter	*f;
+	struct module		*m;
+	char			 promises[64];
+
+	TAILQ_FOREACH(m, &conf->modules, entry) {
+		if ((f = calloc(1, sizeof(*f))) == NULL)
+			fatal("%s", __func__);
+		module_promises(m, promises, sizeof(promises));
+		f->mod = m;
+		f->prog = sandbox_compile(promises);
+		TAILQ_INSERT_TAIL(&filters, f, entry);
+	}
+}
+
+static const struct sandbox_prog *
+module_filter(struct module *m)
+{
+	struct modfilter	*f;
+
+	TAILQ_FOREACH(f, &filters, entry)
+		if (f->mod == m)
+			return f->prog;
+	return NULL;
 }
 
 /* In the child: say what failed on the error pipe and end. */
@@ -773,7 +828,7 @@ run_child(struct run *r, struct spawn *sp)
 		child_fail(sp->err, "execd went away");
 	}
 
-	sandbox_enter(sp->promises);
+	sandbox_enter_compiled(sp->prog);
 	if (dup2(sp->in, 0) == -1 || dup2(sp->out, 1) == -1 ||
 	    dup2(sp->out, 2) == -1)
 		child_fail(sp->err, "dup2");
@@ -1163,7 +1218,7 @@ run_check(struct run *r)
 	}
 	reap_sweep();
 	if (r->cgroup[0] != '\0') {
-		if (rmdir(r->cgroup) == -1 && errno != ENOENT) {
+		if (cg_give(r) == -1 && errno != ENOENT) {
 			if (errno == EBUSY && r->waits++ < 1000) {
 				run_poke(r, 10);
 				return;
@@ -1232,6 +1287,9 @@ run_shutdown(void)
 	TAILQ_FOREACH(r, &live, live)
 		log_warnx("%s: user %s: pid %d would not die", r->mod->name,
 		    r->user, (int)r->leader);
+	while (cg_nspare > 0)
+		if (rmdir(cg_spare[--cg_nspare]) == -1)
+			log_warn("rmdir %s", cg_spare[cg_nspare]);
 	if (cg_base[0] != '\0' && rmdir(cg_base) == -1)
 		log_warn("rmdir %s", cg_base);
 }
@@ -1446,6 +1504,40 @@ cg_init(void)
  fail:
 	cg_base[0] = '\0';
 	return -1;
+}
+
+/*
+ * A run's cgroup: an empty one a run before left, else a new run.<seq>.
+ * Making and removing a cgroup are the dearer half of what a run's
+ * cgroup costs.
+ */
+static int
+cg_take(struct run *r)
+{
+	if (cg_nspare > 0) {
+		strlcpy(r->cgroup, cg_spare[--cg_nspare], sizeof(r->cgroup));
+		return 0;
+	}
+	if ((size_t)snprintf(r->cgroup, sizeof(r->cgroup), "%s/run.%llu",
+	    cg_base, (unsigned long long)r->seq) >= sizeof(r->cgroup))
+		fatalx("cgroup path too long");
+	return mkdir(r->cgroup, 0700);
+}
+
+/*
+ * The run's cgroup, which no process of it is in any more, is kept for
+ * a later run or removed (-1 and errno when rmdir(2) fails).  Nothing of
+ * the run stays with it: execd sets no limits on it, and cgroup.kill is
+ * an action, not a state.
+ */
+static int
+cg_give(struct run *r)
+{
+	if (cg_nspare < CG_SPARES) {
+		strlcpy(cg_spare[cg_nspare++], r->cgroup, PATH_MAX);
+		return 0;
+	}
+	return rmdir(r->cgroup);
 }
 
 /*
@@ -1730,6 +1822,11 @@ execd_sandbox(struct execd_conf *conf)
 	    SCMP_ACT_KILL_PROCESS)) < 0) {
 		errno = -rc;
 		fatal("seccomp_attr_set");
+	}
+	/* as sandbox.c: a tree by syscall number; every module runs it too */
+	if ((rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2)) < 0) {
+		errno = -rc;
+		fatal("seccomp_attr_set optimize");
 	}
 	for (i = 0; i < nitems(execd_sys); i++)
 		sc_add(ctx, SCMP_ACT_ALLOW, execd_sys[i], 0, 0, 0, 0, 0);

@@ -47,7 +47,6 @@
 #endif
 
 #define RATE_WINDOW	60	/* seconds: "rate" is runs per minute */
-#define RATE_CAP	10000	/* timestamps kept per user and module */
 
 /* A module's compiled argument pattern. */
 struct pattern {
@@ -57,13 +56,18 @@ struct pattern {
 	int			 ok;
 };
 
-/* The starts of one user's runs of one module in the last minute. */
+/*
+ * The starts of one user's runs of one module in the last minute, by the
+ * second (as the monotonic clock counts them): slot s % RATE_WINDOW holds
+ * the runs of second s, so the size is the same whatever the "rate".
+ */
 struct rate {
 	RB_ENTRY(rate)		 node;
 	struct module		*mod;
 	char			 user[IMAPX_USER_MAX];
-	time_t			*stamps;	/* oldest first */
-	unsigned int		 n;
+	time_t			 sec[RATE_WINDOW];
+	unsigned int		 runs[RATE_WINDOW];
+	time_t			 last;		/* the latest start */
 };
 RB_HEAD(ratetree, rate);
 
@@ -616,7 +620,7 @@ rate_check(struct module *m, const char *user, int record)
 {
 	struct rate	 key, *rt;
 	time_t		 now;
-	unsigned int	 cap = m->rate > RATE_CAP ? RATE_CAP : m->rate, i;
+	unsigned int	 i, n = 0;
 	struct timespec	 ts;
 
 	if (m->rate == 0)
@@ -628,24 +632,25 @@ rate_check(struct module *m, const char *user, int record)
 	if ((rt = RB_FIND(ratetree, &rates, &key)) == NULL) {
 		if (!record)
 			return 0;
-		if ((rt = calloc(1, sizeof(*rt))) == NULL ||
-		    (rt->stamps = calloc(cap, sizeof(time_t))) == NULL)
+		if ((rt = calloc(1, sizeof(*rt))) == NULL)
 			fatal("%s", __func__);
 		rt->mod = m;
 		strlcpy(rt->user, user, sizeof(rt->user));
 		RB_INSERT(ratetree, &rates, rt);
 	}
-	for (i = 0; i < rt->n && now - rt->stamps[i] >= RATE_WINDOW; i++)
-		;
-	if (i > 0) {
-		memmove(rt->stamps, rt->stamps + i,
-		    (rt->n - i) * sizeof(time_t));
-		rt->n -= i;
+	if (!record) {
+		for (i = 0; i < RATE_WINDOW; i++)
+			if (now - rt->sec[i] < RATE_WINDOW)
+				n += rt->runs[i];
+		return n >= m->rate ? -1 : 0;
 	}
-	if (!record)
-		return rt->n >= cap ? -1 : 0;
-	if (rt->n < cap)
-		rt->stamps[rt->n++] = now;
+	i = now % RATE_WINDOW;
+	if (rt->sec[i] != now) {
+		rt->sec[i] = now;
+		rt->runs[i] = 0;
+	}
+	rt->runs[i]++;
+	rt->last = now;
 	return 0;
 }
 
@@ -659,11 +664,9 @@ rate_sweep(int fd, short event, void *arg)
 
 	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
 	RB_FOREACH_SAFE(rt, ratetree, &rates, next) {
-		if (rt->n > 0 && ts.tv_sec - rt->stamps[rt->n - 1] <
-		    RATE_WINDOW)
+		if (ts.tv_sec - rt->last < RATE_WINDOW)
 			continue;
 		RB_REMOVE(ratetree, &rates, rt);
-		free(rt->stamps);
 		free(rt);
 	}
 	evtimer_add(&ev_rates, &tv);

@@ -38,9 +38,14 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 : "${IDLE_CLIENTS:=32}"
 : "${IDLE_SETTLE:=3}"
 : "${IMAPXD_PIDFILE=}"		# else: the holders of PROXY's listener
+: "${XEXEC_PROGRAM:=${IMAPX_DEMO_DIR:-/tmp/imapx-demo}/modules/echo}"
+: "${XEXEC_N:=2000}"
+: "${XEXEC_WARMUP:=50}"
+: "${XEXEC_CLIENTS:=20}"
+: "${XEXEC_SECS:=10}"
 : "${ROUNDS:=3}"			# direct/proxy pairs per figure, ABBA
 : "${CLIENT_CPU=0}"		# pin single-connection clients; empty: no
-: "${TESTS:=latency logins fetch pipeline idle}"
+: "${TESTS:=latency logins fetch pipeline idle xexec}"
 : "${TLS_TESTS:=latency logins fetch pipeline}"
 : "${NO_DEMO:=0}"			# 1: never start the demo
 : "${STRICT:=0}"			# 1: exit 1 when a target is missed
@@ -127,6 +132,16 @@ figure()
 		run "$1" "pipelined NOOPs" $_o pipeline $pin \
 		    -u "$BENCH_USER" -p "$BENCH_PASS" \
 		    -b "$PIPE_BATCH" -n "$PIPE_BATCHES" ;;
+	xexec)
+		# Not pinned: execd's module runs are not either, and the
+		# bare fork+exec beside them must not be.
+		# shellcheck disable=SC2086
+		run "$1" "XEXEC echo x and fork+exec" $_o xexec \
+		    -u "$BENCH_USER" -p "$BENCH_PASS" -E "$XEXEC_PROGRAM" \
+		    -n "$XEXEC_N" -w "$XEXEC_WARMUP"
+		# shellcheck disable=SC2086
+		run "$1" "XEXEC runs/s" $_o xexecs $load \
+		    -c "$XEXEC_CLIENTS" -t "$XEXEC_SECS" ;;
 	esac
 }
 
@@ -202,15 +217,19 @@ function fmt(x) {
 		return sprintf("%.0f", x)
 	return sprintf("%.1f", x)
 }
-# row LABEL PATH-A PATH-B NAME OP TARGET [STRETCH]
+# row LABEL PATH-A PATH-B NAME OP TARGET [STRETCH]: NAME on two paths;
+# row2 LABEL PATH-A NAME-A PATH-B NAME-B OP TARGET [STRETCH]: two names.
 function meets(r, op, target) {
 	if (op == "<=")
 		return r <= target
 	return r >= target
 }
-function row(label, pa, pb, name, op, target, stretch,	a, b, r, res) {
-	a = v(pa, name)
-	b = v(pb, name)
+function row(label, pa, pb, name, op, target, stretch) {
+	row2(label, pa, name, pb, name, op, target, stretch)
+}
+function row2(label, pa, na, pb, nb, op, target, stretch,	a, b, r, res) {
+	a = v(pa, na)
+	b = v(pb, nb)
 	r = ""
 	if (a != "" && b != "" && a > 0)
 		r = b / a
@@ -331,6 +350,33 @@ END {
 		b = v("proxy", "pipe_ops_per_s")
 		if (a > 0 && b != "")
 			printf "  imapxd pipelined / relay pipelined: %.3f\n", b / a
+	}
+	if (v("proxy", "xexec_p50_us") != "" ||
+	    v("proxy", "xexecs_runs_per_s") != "") {
+		printf "\nXEXEC: \"XEXEC echo x\" through imapxd and execd" \
+		    " against fork+exec+wait of\n%s x\n", meta["xexec_program"]
+		printf "%-34s %10s %10s %7s  %-9s %s\n", "figure", "spawn",
+		    "xexec", "ratio", "target", "result"
+		row2("round trip p50 (us)", "proxy", "spawn_p50_us", "proxy",
+		    "xexec_p50_us", "<=", 1.50)
+		if (("proxy", "xexec_p50_us") in vals)
+			printf "  per round: spawn%s  xexec%s\n",
+			    vals["proxy", "spawn_p50_us"],
+			    vals["proxy", "xexec_p50_us"]
+		row2("round trip p90 (us)", "proxy", "spawn_p90_us", "proxy",
+		    "xexec_p90_us")
+		row2("round trip p99 (us)", "proxy", "spawn_p99_us", "proxy",
+		    "xexec_p99_us")
+		n = v("proxy", "xexecs_clients")
+		b = v("proxy", "xexecs_runs_per_s")
+		printf "%-34s %10s %10s %7s  %-9s %s\n", "runs/s" \
+		    (n == "" ? "" : " (" n " sessions)"), "-", fmt(b), "-", "-",
+		    b == "" ? "n/a" : "info"
+		if (("proxy", "xexecs_runs_per_s") in vals)
+			printf "  per round:%s\n", vals["proxy", "xexecs_runs_per_s"]
+		printf "%-34s %10s %10s %7s  %-9s %s\n",
+		    "  round trip p50 at that load (ms)", "-",
+		    fmt(v("proxy", "xexecs_p50_ms")), "-", "-", "info"
 	}
 	if (seen["tls"]) {
 		printf "\nTLS: imapxd on %s against the plaintext backend" \
@@ -477,6 +523,24 @@ for t in latency logins fetch pipeline; do
 	done
 done
 
+# ---- XEXEC, through imapxd only: its round trip against a bare
+# fork+exec of the module's program, in the same run of the tool
+
+if has "$TESTS" xexec; then
+	if ! has "$paths" proxy; then
+		log "XEXEC is measured through imapxd only: skipped"
+	elif [ ! -x "$XEXEC_PROGRAM" ]; then
+		log "no echo module at $XEXEC_PROGRAM (set XEXEC_PROGRAM):" \
+		    "XEXEC skipped"
+	else
+		r=1
+		while [ "$r" -le "$ROUNDS" ]; do
+			figure proxy xexec
+			r=$((r + 1))
+		done
+	fi
+fi
+
 # ---- the table
 
 now=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
@@ -490,6 +554,7 @@ now=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
 	echo "meta proxy_starttls $proxy_stls"
 	echo "meta proxy_tls $PROXY_TLS"
 	echo "meta floor $FLOOR"
+	echo "meta xexec_program $XEXEC_PROGRAM"
 	echo "meta strict $STRICT"
 } >> "$raw"
 report "$raw"

@@ -12,12 +12,14 @@
  * round trip; the many-connection figures (logins, idle) run a small
  * state machine per connection over poll(2).  The relay subcommand is
  * the cheapest possible proxy, a yardstick for what any proxy costs on
- * the machine at hand.
+ * the machine at hand.  The xexec subcommands measure XEXEC through
+ * imapxd and execd against a bare fork and exec of the module's program.
  */
 
 #include <sys/types.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -76,14 +78,23 @@ enum {
 	A_LOGIN,
 	A_LOGOUT,
 	A_IDLE,
-	A_IDLING
+	A_IDLING,
+	A_XEXEC
+};
+
+/* What a connection of the state machine does once logged in. */
+enum {
+	M_LOGINS,		/* LOGOUT, and the caller starts again */
+	M_IDLE,			/* IDLE, and stays */
+	M_XEXEC			/* XEXEC, again and again */
 };
 
 /* What astep() tells its caller. */
 enum {
 	STEP_MORE = -1,		/* aline(): go on reading */
 	STEP_WAIT,		/* blocked; poll for c->want */
-	STEP_DONE,		/* logins: cycle complete; idle: now idling */
+	STEP_DONE,		/* logins: cycle complete; idle: now idling;
+				   xexec: one run answered OK */
 	STEP_ERR,		/* connection or protocol failure */
 	STEP_REFUSED		/* LOGIN answered NO or BAD */
 };
@@ -107,6 +118,7 @@ struct conn {
 	size_t			 lit;		/* literal left */
 	int			 cont;		/* after a literal */
 	uint64_t		 litbytes;	/* literal bytes seen */
+	int			 got;		/* xexec: the output line */
 	char			 obuf[512];
 	size_t			 olen;
 	size_t			 ooff;
@@ -144,6 +156,7 @@ struct opts {
 	const char		*mailbox;
 	const char		*pidfile;
 	const char		*procname;
+	const char		*program;
 	pid_t			 pid;
 };
 
@@ -213,6 +226,7 @@ static void		 aqueue(struct conn *, const char *, ...)
 			    __attribute__((__format__(__printf__, 2, 3)));
 static int		 aline(struct conn *, char *, size_t, int);
 static int		 astep(struct conn *, int);
+static void		 axexec(struct conn *);
 static int		 proc_table(struct proc **);
 static int		 listen_inode(const struct target *, unsigned long *);
 static int		 find_roots(pid_t **);
@@ -228,6 +242,10 @@ static int		 cmd_append(void);
 static int		 cmd_fetch(void);
 static int		 cmd_logins(void);
 static int		 cmd_idle(void);
+static double		 spawn_once(void);
+static void		 cb_xexec(char *, size_t, void *);
+static int		 cmd_xexec(void);
+static int		 cmd_xexecs(void);
 static void		 on_signal(int);
 static void		 relay_close(struct relay *);
 static int		 relay_io(struct relay *, int, short);
@@ -249,6 +267,8 @@ static const struct {
 	{ "fetch",	cmd_fetch },
 	{ "logins",	cmd_logins },
 	{ "idle",	cmd_idle },
+	{ "xexec",	cmd_xexec },
+	{ "xexecs",	cmd_xexecs },
 	{ "relay",	cmd_relay },
 };
 
@@ -270,6 +290,7 @@ static const struct option longopts[] = {
 	{ "pass",	required_argument,	NULL,	'p' },
 	{ "load-pass",	required_argument,	NULL,	'P' },
 	{ "pidfile",	required_argument,	NULL,	'f' },
+	{ "program",	required_argument,	NULL,	'E' },
 	{ "proc",	required_argument,	NULL,	'R' },
 	{ "runs",	required_argument,	NULL,	'r' },
 	{ "size",	required_argument,	NULL,	's' },
@@ -303,6 +324,12 @@ usage(void)
 	    "[-f pidfile | -k pid | -R name]\n"
 	    "  relay     -l listen -n max -t secs: trivial proxy to -a, "
 	    "a yardstick\n"
+	    "  xexec     -E program -n runs -w warmup: XEXEC echo x round "
+	    "trips and\n"
+	    "            fork+exec+wait of program x, alternately\n"
+	    "  xexecs    -c clients -t secs: XEXEC echo x in a loop on "
+	    "each of\n"
+	    "            -c sessions, one load user each\n"
 	    "options:\n"
 	    "  -a, --addr host:port     loopback address (127.0.0.1:10143)\n"
 	    "  -T, --tls                implicit TLS, certificate not "
@@ -1291,9 +1318,20 @@ aqueue(struct conn *c, const char *fmt, ...)
 	c->olen += n;
 }
 
-/* One response line in the state machine of logins and idle. */
+/* The next XEXEC of connection c, timed from now. */
+static void
+axexec(struct conn *c)
+{
+	c->t0 = now();
+	c->deadline = c->t0 + o.timeout;
+	c->got = 0;
+	aqueue(c, "X XEXEC echo x\r\n");
+	c->state = A_XEXEC;
+}
+
+/* One response line in the state machine of logins, idle and xexecs. */
 static int
-aline(struct conn *c, char *line, size_t len, int idle)
+aline(struct conn *c, char *line, size_t len, int mode)
 {
 	char	user[64], qu[128], qp[256];
 	int	r;
@@ -1332,9 +1370,11 @@ aline(struct conn *c, char *line, size_t len, int idle)
 			break;
 		if (r != RESP_OK)
 			return STEP_REFUSED;
-		if (idle) {
+		if (mode == M_IDLE) {
 			aqueue(c, "I IDLE\r\n");
 			c->state = A_IDLE;
+		} else if (mode == M_XEXEC) {
+			axexec(c);
 		} else {
 			/* The login time: connect to tagged OK. */
 			c->lat = now() - c->t0;
@@ -1357,6 +1397,17 @@ aline(struct conn *c, char *line, size_t len, int idle)
 	case A_IDLING:
 		/* "* OK Still here" and the like. */
 		break;
+	case A_XEXEC:
+		if (strcmp(line, "* OK x") == 0) {
+			c->got = 1;
+			break;
+		}
+		if ((r = resp_status(line, len, "X")) == RESP_NONE)
+			break;
+		c->lat = now() - c->t0;
+		if (r != RESP_OK)
+			return STEP_REFUSED;
+		return c->got ? STEP_DONE : STEP_ERR;
 	default:
 		return STEP_ERR;
 	}
@@ -1368,7 +1419,7 @@ aline(struct conn *c, char *line, size_t len, int idle)
  * poll(2) reported what c->want asked for.
  */
 static int
-astep(struct conn *c, int idle)
+astep(struct conn *c, int mode)
 {
 	char		*line;
 	size_t		 len;
@@ -1416,7 +1467,7 @@ astep(struct conn *c, int idle)
 				return STEP_ERR;
 			if (c->state == A_TLS)
 				c->state = A_GREETING;
-			else if ((r = aline(c, NULL, 0, idle)) != STEP_MORE)
+			else if ((r = aline(c, NULL, 0, mode)) != STEP_MORE)
 				return r;
 			break;
 		default:
@@ -1428,7 +1479,7 @@ astep(struct conn *c, int idle)
 					return STEP_ERR;
 				break;
 			}
-			if ((r = aline(c, line, len, idle)) != STEP_MORE)
+			if ((r = aline(c, line, len, mode)) != STEP_MORE)
 				return r;
 			break;
 		}
@@ -1485,7 +1536,7 @@ cmd_logins(void)
 			if (cs[i].fd == -1 || t >= cs[i].deadline)
 				r = STEP_ERR;
 			else
-				r = astep(&cs[i], 0);
+				r = astep(&cs[i], M_LOGINS);
 			if (r == STEP_WAIT)
 				continue;
 			t = now();
@@ -1853,7 +1904,7 @@ cmd_idle(void)
 			if (cs[i].state == A_IDLING) {
 				if (pfd[i].revents == 0)
 					continue;
-				if (astep(&cs[i], 1) == STEP_WAIT)
+				if (astep(&cs[i], M_IDLE) == STEP_WAIT)
 					continue;
 				dropped++;
 				idling--;
@@ -1866,7 +1917,7 @@ cmd_idle(void)
 			if (cs[i].fd == -1 || t >= cs[i].deadline)
 				r = STEP_ERR;
 			else
-				r = astep(&cs[i], 1);
+				r = astep(&cs[i], M_IDLE);
 			if (r == STEP_WAIT)
 				continue;
 			inflight--;
@@ -1928,6 +1979,231 @@ cmd_idle(void)
  * poll(2) loop, read and write, TCP_NODELAY, no parsing; a buffer is
  * held only while a write is short.  It stops after o.secs seconds.
  */
+/*
+ * One bare run of the echo module's program, as execd would start it but
+ * with nothing of execd's sandbox: fork, execve with argv "echo x" and an
+ * empty environment, read its output from a pipe to the end, wait.
+ * Returns microseconds.
+ */
+static double
+spawn_once(void)
+{
+	char	*argv[] = { "echo", "x", NULL }, *envp[] = { NULL };
+	char	 buf[64];
+	size_t	 got = 0;
+	ssize_t	 n;
+	pid_t	 pid;
+	double	 t0;
+	int	 p[2], status;
+
+	t0 = now();
+	if (pipe2(p, O_CLOEXEC) == -1)
+		err(1, "pipe2");
+	if ((pid = fork()) == -1)
+		err(1, "fork");
+	if (pid == 0) {
+		if (dup2(p[1], 1) != -1 && dup2(p[1], 2) != -1)
+			execve(o.program, argv, envp);
+		_exit(127);
+	}
+	close(p[1]);
+	while (got < sizeof(buf)) {
+		n = read(p[0], buf + got, sizeof(buf) - got);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	close(p[0]);
+	while (waitpid(pid, &status, 0) == -1)
+		if (errno != EINTR)
+			err(1, "waitpid");
+	t0 = (now() - t0) * 1e6;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || got != 2 ||
+	    memcmp(buf, "x\n", 2) != 0)
+		errx(1, "%s x: not the output \"x\" and exit status 0",
+		    o.program);
+	return t0;
+}
+
+/* The one output line of XEXEC echo x. */
+static void
+cb_xexec(char *line, size_t len, void *arg)
+{
+	int	*got = arg;
+
+	if (strcmp(line, "* OK x") == 0)
+		(*got)++;
+	else
+		warnx("unexpected response to XEXEC: %.100s", line);
+}
+
+/*
+ * XEXEC echo x round trips on one logged-in connection, from writing the
+ * command to reading its tagged OK, and bare runs of the module's
+ * program (spawn_once), taken in turn so that both see the same machine.
+ */
+static int
+cmd_xexec(void)
+{
+	struct conn	 c;
+	double		*vx, *vs, t0, sx = 0, ss = 0;
+	long long	 i;
+	size_t		 n = o.count;
+	int		 got;
+
+	if (o.program == NULL)
+		errx(2, "xexec: the module's program (-E) is missing");
+	if ((vx = calloc(n, sizeof(*vx))) == NULL ||
+	    (vs = calloc(n, sizeof(*vs))) == NULL)
+		err(1, NULL);
+	sync_open(&c, SYNC_BUFSZ);
+	sync_login(&c, o.user, o.pass);
+	for (i = -o.warmup; i < o.count; i++) {
+		t0 = spawn_once();
+		if (i >= 0)
+			ss += vs[i] = t0;
+		got = 0;
+		t0 = now();
+		if (sync_cmd(&c, cb_xexec, &got, "XEXEC echo x") != RESP_OK ||
+		    got != 1)
+			errx(1, "%s: XEXEC echo x did not answer \"* OK x\" "
+			    "and OK", o.target.name);
+		if (i >= 0)
+			sx += vx[i] = (now() - t0) * 1e6;
+	}
+	sync_logout(&c);
+	printf("xexec_count %zu\n", n);
+	printf("xexec_mean_us %.1f\n", sx / n);
+	printf("xexec_p50_us %.1f\n", percentile(vx, n, 50));
+	printf("xexec_p90_us %.1f\n", percentile(vx, n, 90));
+	printf("xexec_p99_us %.1f\n", percentile(vx, n, 99));
+	printf("spawn_mean_us %.1f\n", ss / n);
+	printf("spawn_p50_us %.1f\n", percentile(vs, n, 50));
+	printf("spawn_p90_us %.1f\n", percentile(vs, n, 90));
+	printf("spawn_p99_us %.1f\n", percentile(vs, n, 99));
+	free(vx);
+	free(vs);
+	return 0;
+}
+
+/*
+ * xexecs: o.clients sessions, session i logged in as load user i, each
+ * sending XEXEC echo x again as soon as the last one is answered.  The
+ * o.secs seconds start once every session is logged in; a run counts
+ * when its tagged OK arrives within them.
+ */
+static int
+cmd_xexecs(void)
+{
+	struct conn	*cs, *c;
+	struct pollfd	*pfd;
+	double		*lat = NULL, t, start = 0, end = 0;
+	size_t		 nlat = 0, latsz = 0;
+	long long	 done = 0, refused = 0, errors = 0, i, ready;
+	int		 r, ms;
+
+	if (o.clients > o.lusers)
+		errx(2, "xexecs: %lld clients, %d load users", o.clients,
+		    o.lusers);
+	raise_nofile(o.clients + 64);
+	if ((cs = calloc(o.clients, sizeof(*cs))) == NULL ||
+	    (pfd = calloc(o.clients, sizeof(*pfd))) == NULL)
+		err(1, NULL);
+	if (o.tls != TLS_NONE)
+		tls_setup();
+	for (i = 0; i < o.clients; i++) {
+		if ((cs[i].in = malloc(ASYNC_BUFSZ)) == NULL)
+			err(1, NULL);
+		cs[i].insz = ASYNC_BUFSZ;
+		astart(&cs[i], i);
+	}
+	t = now();
+	while (start == 0 || t < end) {
+		for (i = 0; i < o.clients; i++) {
+			pfd[i].fd = cs[i].fd;
+			pfd[i].events = cs[i].want;
+			pfd[i].revents = 0;
+		}
+		ms = start == 0 ? 100 : (end - t) * 1000 + 1;
+		if (ms > 100)
+			ms = 100;
+		if (poll(pfd, o.clients, ms) == -1 && errno != EINTR)
+			err(1, "poll");
+		for (i = 0; i < o.clients; i++) {
+			c = &cs[i];
+			t = now();
+			if (pfd[i].revents == 0 && c->fd != -1 &&
+			    t < c->deadline)
+				continue;
+			for (;;) {
+				if (c->fd == -1 || t >= c->deadline)
+					r = STEP_ERR;
+				else
+					r = astep(c, M_XEXEC);
+				if (r == STEP_WAIT)
+					break;
+				if (r == STEP_REFUSED && c->state != A_XEXEC)
+					errx(1, "%s: LOGIN refused: are the "
+					    "load users there?", o.target.name);
+				t = now();
+				if (r == STEP_ERR) {
+					if (start != 0 && t < end)
+						errors++;
+					conn_close(c);
+					astart(c, i);
+					break;
+				}
+				if (start != 0 && t < end && r == STEP_DONE) {
+					done++;
+					if (nlat == latsz &&
+					    latsz < MAX_SAMPLES) {
+						latsz = latsz ? latsz * 2 :
+						    4096;
+						lat = reallocarray(lat, latsz,
+						    sizeof(*lat));
+						if (lat == NULL)
+							err(1, NULL);
+					}
+					if (nlat < latsz)
+						lat[nlat++] = c->lat * 1e3;
+				} else if (start != 0 && t < end)
+					refused++;
+				axexec(c);
+			}
+		}
+		t = now();
+		if (start == 0) {
+			for (i = 0, ready = 0; i < o.clients; i++)
+				ready += cs[i].state == A_XEXEC;
+			if (ready == o.clients) {
+				start = t;
+				end = start + o.secs;
+			}
+		}
+	}
+	for (i = 0; i < o.clients; i++) {
+		conn_close(&cs[i]);
+		free(cs[i].in);
+	}
+	printf("xexecs_clients %lld\n", o.clients);
+	printf("xexecs_secs %.1f\n", o.secs);
+	printf("xexecs_runs %lld\n", done);
+	printf("xexecs_refused %lld\n", refused);
+	printf("xexecs_errors %lld\n", errors);
+	printf("xexecs_runs_per_s %.1f\n", done / o.secs);
+	printf("xexecs_p50_ms %.2f\n", percentile(lat, nlat, 50));
+	printf("xexecs_p99_ms %.2f\n", percentile(lat, nlat, 99));
+	free(lat);
+	free(cs);
+	free(pfd);
+	if (refused > 0)
+		warnx("%lld runs refused: is the echo module's rate or "
+		    "concurrency limit lower than the load?", refused);
+	return done > 0 ? 0 : 1;
+}
+
 static void
 on_signal(int sig)
 {
@@ -2132,7 +2408,7 @@ main(int argc, char *argv[])
 	o.cpu = -1;
 
 	while ((ch = getopt_long(argc, argv,
-	    "a:Bb:C:c:D:f:F:H:i:k:L:l:m:n:N:p:P:q:r:R:s:St:Tu:U:w:W:", longopts,
+	    "a:Bb:C:c:D:E:f:F:H:i:k:L:l:m:n:N:p:P:q:r:R:s:St:Tu:U:w:W:", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'a':
@@ -2154,6 +2430,9 @@ main(int argc, char *argv[])
 			break;
 		case 'D':
 			o.ldigits = parse_num(optarg, "digits", 0, 9);
+			break;
+		case 'E':
+			o.program = optarg;
 			break;
 		case 'f':
 			o.pidfile = optarg;
@@ -2247,7 +2526,8 @@ main(int argc, char *argv[])
 		o.count = strcmp(cmd, "latency") == 0 ? 20000 :
 		    strcmp(cmd, "relay") == 0 ? 4096 : 2000;
 	if (o.warmup == -1)
-		o.warmup = strcmp(cmd, "latency") == 0 ? 1000 : 1;
+		o.warmup = strcmp(cmd, "latency") == 0 ? 1000 :
+		    strcmp(cmd, "xexec") == 0 ? 50 : 1;
 	if (o.secs < 0)
 		o.secs = strcmp(cmd, "idle") == 0 ? 300 :
 		    strcmp(cmd, "relay") == 0 ? 600 : 10;

@@ -31,6 +31,22 @@
 # fx_sendmail FROM RCPT... <MSG	send MSG through the MTA
 # fx_wait_messages USER PASS N [MAILBOX]
 #				wait until MAILBOX (INBOX) holds N messages
+# fx_log_wait LOG ERE [N]	wait until $FX_DIR/LOG has N (1) lines that
+#				match ERE; the test fails after a minute
+# fx_log_none LOG ERE		the test fails if $FX_DIR/LOG has such a line
+#
+# What Dovecot did with a message for USER (a local part of example.test),
+# by its Message-ID MSGID (an ERE, without the <>), waited for in
+# dovecot.log; TO is a local part too:
+# fx_delivered USER MSGID	stored in INBOX
+# fx_discarded USER MSGID	discarded by USER's Sieve script
+# fx_forwarded USER MSGID TO	redirected to TO
+# fx_replied USER MSGID TO	a vacation reply sent to TO
+# fx_mta_done FROM RCPT [N]	the MTA's Nth delivery of mail from FROM to
+#				RCPT (whole addresses) was taken by Dovecot:
+#				its Sieve actions are done, and the mail
+#				Dovecot sent meanwhile (forwards, vacation
+#				replies) is in the MTA's hands
 #
 # Set for the test (and kept in $FX_DIR/env): FX_DIR, FX_DOVECOT_PORT,
 # FX_LMTP_PORT, FX_SMTP_PORT, FX_IMAP_PORT (imapxd, STARTTLS),
@@ -274,4 +290,53 @@ fx_wait_messages()
 	done
 	cat fx_status.out >&2
 	return 1
+}
+
+fx_log_wait()
+{
+	_i=0
+	until [ "$(grep -cE -- "$2" "$FX_DIR/$1" 2>/dev/null)" -ge "${3:-1}" ]
+	do
+		_i=$((_i + 1))
+		if [ $_i -gt 600 ]; then
+			tail -20 "$FX_DIR/$1" >&2
+			_fx_fail "$1 has not ${3:-1} line(s) matching: $2"
+		fi
+		sleep 0.1
+	done
+}
+
+fx_log_none()
+{
+	! grep -E -- "$2" "$FX_DIR/$1" >&2 ||
+	    _fx_fail "$1 has a line it should not have: $2"
+}
+
+fx_delivered()
+{
+	fx_log_wait dovecot.log "lmtp\($1@example.test\).*msgid=<$2>: (stored mail into mailbox 'INBOX'|saved mail to INBOX)"
+}
+
+fx_discarded()
+{
+	fx_log_wait dovecot.log "lmtp\($1@example.test\).*msgid=<$2>: discard action"
+}
+
+fx_forwarded()
+{
+	fx_log_wait dovecot.log "lmtp\($1@example.test\).*msgid=<$2>: redirect action: forwarded to <$3@example.test>"
+}
+
+fx_replied()
+{
+	fx_log_wait dovecot.log "lmtp\($1@example.test\).*msgid=<$2>: vacation action: sent vacation response to <$3@example.test>"
+}
+
+# OpenSMTPD logs a delivery once the LMTP transaction has ended, and
+# Dovecot ends it only after the Sieve actions, which hand the mail they
+# send to the MTA before they return.
+fx_mta_done()
+{
+	fx_log_wait smtpd.log "mda delivery .* from=<$1> to=<$2> .*result=Ok" \
+	    "${3:-1}"
 }

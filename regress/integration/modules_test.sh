@@ -107,45 +107,30 @@ mt_send()
 	EOF
 }
 
-# mt_log ERE: wait until a line of Dovecot's log matches ERE.
-mt_log()
-{
-	_i=0
-	until grep -qE -- "$1" "$FX_DIR/dovecot.log"; do
-		_i=$((_i + 1))
-		if [ $_i -gt 300 ]; then
-			tail -20 "$FX_DIR/dovecot.log" >&2
-			atf_fail "Dovecot did not log: $1"
-		fi
-		sleep 0.1
-	done
-}
-
 # mt_delivered USER ID / mt_discarded USER ID / mt_replied USER ID TO /
 # mt_forwarded USER ID TO: wait until Dovecot has done that with message
-# ID for USER.
+# ID for USER (fixture.sh).
 mt_delivered()
 {
-	mt_log "lmtp\($1@example.test\).*msgid=<$2@modules.test>: (stored mail into mailbox 'INBOX'|saved mail to INBOX)"
+	fx_delivered "$1" "$2@modules.test"
 }
 mt_discarded()
 {
-	mt_log "lmtp\($1@example.test\).*msgid=<$2@modules.test>: discard action"
+	fx_discarded "$1" "$2@modules.test"
 }
 mt_replied()
 {
-	mt_log "lmtp\($1@example.test\).*msgid=<$2@modules.test>: vacation action: sent vacation response to <$3@example.test>"
+	fx_replied "$1" "$2@modules.test" "$3"
 }
 mt_forwarded()
 {
-	mt_log "lmtp\($1@example.test\).*msgid=<$2@modules.test>: redirect action: forwarded to <$3@example.test>"
+	fx_forwarded "$1" "$2@modules.test" "$3"
 }
 
 # mt_nolog ERE: Dovecot's log has no such line.
 mt_nolog()
 {
-	! grep -E -- "$1" "$FX_DIR/dovecot.log" >&2 ||
-	    atf_fail "Dovecot logged what it should not have: $1"
+	fx_log_none dovecot.log "$1"
 }
 
 # mt_count USER N: USER's INBOX holds N messages.

@@ -6,10 +6,11 @@
 
 . "$(atf_get_srcdir)/fixture.sh"
 
-# xexec SCRIPT: run a python snippet logged in as alice; it gets `cmd`.
+# xexec [USER PASS] <SCRIPT: run a python snippet logged in through imapxd
+# as USER (alice); it gets `cmd`, which prints each answer.
 xexec()
 {
-	python3 - "$FX_IMAP_PORT" <<-PY
+	python3 - "$FX_IMAP_PORT" "${1:-alice}" "${2:-alice-secret}" <<-PY
 	import socket, sys, time
 	s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 	s.settimeout(20)
@@ -33,9 +34,78 @@ xexec()
 	            print("\n".join(out))
 	            return out
 	line()
-	cmd("a", "LOGIN alice alice-secret")
+	if cmd("a", "LOGIN %s %s" % (sys.argv[2], sys.argv[3]))[-1][:5] != "a OK ":
+	    raise SystemExit("LOGIN failed")
 	$(cat)
 	PY
+}
+
+# xx_pass USER: the password of a fixture user.
+xx_pass()
+{
+	case $1 in
+	alice|bob) echo "$1-secret" ;;
+	*) echo load-secret ;;
+	esac
+}
+
+# xx_run USER <SCRIPT: xexec as USER, its answers in out; the client must
+# not fail.
+xx_run()
+{
+	xexec "$1" "$(xx_pass "$1")" >out || { cat out; atf_fail "client failed"; }
+	cat out
+}
+
+# xx_answer TAG LINE...: the answer to TAG in out is exactly LINE...: the
+# untagged responses since the previous tagged one, then the tagged one.
+xx_answer()
+{
+	_tag=$1
+	shift
+	awk -v t="$_tag" '
+	    /^[*+] / { b = b $0 "\n"; next }
+	    index($0, t " ") == 1 { printf "%s%s\n", b, $0; found = 1; exit }
+	    { b = "" }
+	    END { exit !found }' out >answer ||
+	    atf_fail "no answer to $_tag"
+	printf '%s\n' "$@" >expected
+	diff -u expected answer >&2 ||
+	    atf_fail "the answer to $_tag is not as expected (see stderr)"
+}
+
+# xx_send FROM TO ID: mail with Message-ID <ID@xexec.test> and Subject
+# "test ID" through the MTA; FROM and TO are local parts of example.test,
+# and the envelope sender is FROM.
+xx_send()
+{
+	printf 'From: %s\r\nTo: %s\r\nSubject: test %s\r\nMessage-ID: <%s@xexec.test>\r\n\r\nThis is %s.\r\n' \
+	    "$1@example.test" "$2@example.test" "$3" "$3" "$3" |
+	    fx_sendmail "$1@example.test" "$2@example.test" ||
+	    atf_fail "the MTA refused $3"
+}
+
+# xx_inbox USER [SUBJECT...]: USER, logged in through imapxd, finds exactly
+# these subjects in INBOX.
+xx_inbox()
+{
+	_u=$1
+	shift
+	xexec "$_u" "$(xx_pass "$_u")" >inbox.out <<-'EOF' ||
+	cmd("i1", "EXAMINE INBOX")
+	cmd("i2", "UID FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+	EOF
+	    { cat inbox.out; atf_fail "cannot read $_u's INBOX"; }
+	grep -q '^i2 OK' inbox.out ||
+	    { cat inbox.out; atf_fail "cannot read $_u's INBOX"; }
+	tr -d '\r' <inbox.out | sed -n 's/^Subject: //p' | sort >subjects
+	: >expected
+	for _s do
+		echo "$_s" >>expected
+	done
+	sort -o expected expected
+	diff -u expected subjects >&2 ||
+	    atf_fail "$_u's INBOX is not as expected (see stderr)"
 }
 
 atf_test_case seed_session cleanup
@@ -149,7 +219,7 @@ sieve_modules_body()
 	fx_wait_messages bob bob-secret 1 || atf_fail "alice's mail did not arrive"
 	fx_wait_messages alice alice-secret 1 ||
 	    atf_fail "no vacation reply reached alice"
-	sleep 2
+	fx_mta_done joe@example.com bob@example.test
 	fx_wait_messages bob bob-secret 1 ||
 	    atf_fail "joe's mail was delivered despite the blacklist"
 }
@@ -237,11 +307,174 @@ calendar_cleanup()
 	fixture_stop
 }
 
+atf_test_case forward cleanup
+forward_head()
+{
+	atf_set "descr" "XEXEC forward: bob's mail goes on to alice, with a" \
+	    "copy for bob only with keep, and no more after off"
+}
+forward_body()
+{
+	fixture_start
+	xx_run bob <<-'EOF'
+	cmd("f1", "XEXEC forward show")
+	cmd("f2", "XEXEC forward set alice@example.test keep")
+	cmd("f3", "XEXEC forward show")
+	EOF
+	xx_answer f1 "* OK forward: off" "f1 OK command exited successfully"
+	xx_answer f2 \
+	    "* OK forwarding your mail to alice@example.test, a copy stays here" \
+	    "f2 OK command exited successfully"
+	xx_answer f3 "* OK forward: on" "* OK to: alice@example.test" \
+	    "* OK keep: yes" "f3 OK command exited successfully"
+	xx_send load0001 bob f1
+	fx_forwarded bob f1@xexec.test alice
+	fx_mta_done load0001@example.test bob@example.test
+	fx_mta_done load0001@example.test alice@example.test
+	xx_inbox bob "test f1"
+	xx_inbox alice "test f1"
+
+	xx_run bob <<-'EOF'
+	cmd("f4", "XEXEC forward set alice@example.test")
+	cmd("f5", "XEXEC forward show")
+	EOF
+	xx_answer f4 "* OK forwarding your mail to alice@example.test" \
+	    "f4 OK command exited successfully"
+	xx_answer f5 "* OK forward: on" "* OK to: alice@example.test" \
+	    "* OK keep: no" "f5 OK command exited successfully"
+	xx_send load0002 bob f2
+	fx_forwarded bob f2@xexec.test alice
+	fx_mta_done load0002@example.test bob@example.test
+	fx_mta_done load0002@example.test alice@example.test
+	xx_inbox bob "test f1"
+	xx_inbox alice "test f1" "test f2"
+
+	xx_run bob <<-'EOF'
+	cmd("f6", "XEXEC forward off")
+	cmd("f7", "XEXEC forward show")
+	EOF
+	xx_answer f6 "* OK forward off" "f6 OK command exited successfully"
+	xx_answer f7 "* OK forward: off" "f7 OK command exited successfully"
+	xx_send load0003 bob f3
+	fx_mta_done load0003@example.test bob@example.test
+	# Dovecot hands a forward to the MTA before it ends the delivery
+	fx_log_none smtpd.log "from=<load0003@example.test> to=<alice@example.test>"
+	fx_log_none dovecot.log "msgid=<f3@xexec.test>: redirect"
+	xx_inbox bob "test f1" "test f3"
+	xx_inbox alice "test f1" "test f2"
+}
+forward_cleanup()
+{
+	fixture_stop
+}
+
+atf_test_case sieve_together cleanup
+sieve_together_head()
+{
+	atf_set "descr" "blacklist, whitelist, vacation and forward set" \
+	    "through XEXEC for one user all hold at once, and turning one" \
+	    "off leaves the others on"
+}
+sieve_together_body()
+{
+	fixture_start
+	# The blacklist takes all of example.test, so that the whitelist has
+	# something to override: only load0002 and load0005 get through.
+	xx_run bob <<-'EOF'
+	cmd("b1", "XEXEC blacklist add @example.test")
+	cmd("w1", "XEXEC whitelist add load0002@example.test")
+	cmd("w2", "XEXEC whitelist add load0005@example.test")
+	cmd("v1", 'XEXEC vacation set 1 "Away" "Back soon."')
+	cmd("f1", "XEXEC forward set alice@example.test keep")
+	EOF
+	xx_answer b1 \
+	    "* OK added @example.test to your blacklist: its mail is discarded" \
+	    "b1 OK command exited successfully"
+	xx_answer w2 \
+	    "* OK added load0005@example.test to your whitelist: its mail always reaches you" \
+	    "w2 OK command exited successfully"
+	xx_answer v1 "* OK vacation on: a reply at most every 1 days" \
+	    "v1 OK command exited successfully"
+	xx_answer f1 \
+	    "* OK forwarding your mail to alice@example.test, a copy stays here" \
+	    "f1 OK command exited successfully"
+
+	# All four at once.
+	xx_send load0002 bob t1		# whitelisted
+	xx_send load0003 bob t2		# blacklisted
+	fx_discarded bob t2@xexec.test
+	fx_mta_done load0003@example.test bob@example.test
+	fx_replied bob t1@xexec.test load0002
+	fx_forwarded bob t1@xexec.test alice
+	fx_mta_done load0002@example.test bob@example.test
+	fx_mta_done load0002@example.test alice@example.test
+	fx_wait_messages load0002 load-secret 1 ||
+	    atf_fail "the vacation reply did not reach load0002"
+	fx_log_none smtpd.log "to=<load0003@example.test>"
+	fx_log_none dovecot.log "msgid=<t2@xexec.test>: (redirect|vacation)"
+	xx_inbox bob "test t1"
+	xx_inbox alice "test t1"
+	xx_inbox load0002 "Away"
+	xx_inbox load0003
+
+	# Forward off: the lists and the vacation stay as they were.
+	xx_run bob <<-'EOF'
+	cmd("f2", "XEXEC forward off")
+	cmd("b2", "XEXEC blacklist list")
+	cmd("w3", "XEXEC whitelist list")
+	cmd("v2", "XEXEC vacation show")
+	EOF
+	xx_answer f2 "* OK forward off" "f2 OK command exited successfully"
+	xx_answer b2 "* OK @example.test" "b2 OK command exited successfully"
+	xx_answer w3 "* OK load0002@example.test" "* OK load0005@example.test" \
+	    "w3 OK command exited successfully"
+	xx_answer v2 "* OK vacation: on" "* OK days: 1" "* OK subject: Away" \
+	    "* OK text: Back soon." "v2 OK command exited successfully"
+	xx_send load0005 bob t3		# whitelisted
+	xx_send load0004 bob t4		# blacklisted
+	fx_discarded bob t4@xexec.test
+	fx_mta_done load0004@example.test bob@example.test
+	fx_replied bob t3@xexec.test load0005
+	fx_mta_done load0005@example.test bob@example.test
+	fx_wait_messages load0005 load-secret 1 ||
+	    atf_fail "the vacation reply did not reach load0005"
+	fx_log_none smtpd.log "to=<load0004@example.test>"
+	fx_log_none smtpd.log "from=<load0005@example.test> to=<alice@example.test>"
+	xx_inbox bob "test t1" "test t3"
+	xx_inbox alice "test t1"
+	xx_inbox load0005 "Away"
+	xx_inbox load0004
+
+	# The blacklist off as well: the vacation is still on, forward off.
+	xx_run bob <<-'EOF'
+	cmd("b3", "XEXEC blacklist del @example.test")
+	cmd("b4", "XEXEC blacklist list")
+	EOF
+	xx_answer b3 "* OK removed @example.test from your blacklist" \
+	    "b3 OK command exited successfully"
+	xx_answer b4 "b4 OK command exited successfully"
+	xx_send load0006 bob t5
+	fx_replied bob t5@xexec.test load0006
+	fx_mta_done load0006@example.test bob@example.test
+	fx_wait_messages load0006 load-secret 1 ||
+	    atf_fail "the vacation reply did not reach load0006"
+	fx_log_none smtpd.log "from=<load0006@example.test> to=<alice@example.test>"
+	xx_inbox bob "test t1" "test t3" "test t5"
+	xx_inbox alice "test t1"
+	xx_inbox load0006 "Away"
+}
+sieve_together_cleanup()
+{
+	fixture_stop
+}
+
 atf_init_test_cases()
 {
 	atf_add_test_case changepassword
 	atf_add_test_case calendar
 	atf_add_test_case sieve_modules
+	atf_add_test_case forward
+	atf_add_test_case sieve_together
 	atf_add_test_case seed_session
 	atf_add_test_case execd_killed
 }

@@ -523,21 +523,35 @@ cgroup_base(pid_t pid, char *out, size_t len)
 	return 0;
 }
 
-/* How many run cgroups execd has now; -1 without its cgroup. */
+/*
+ * How many of execd's run cgroups hold a process now (empty ones stay for
+ * later runs); -1 without its cgroup.
+ */
 static int
 run_cgroups(pid_t pid)
 {
-	char		 base[PATH_MAX];
+	char		 base[PATH_MAX], path[PATH_MAX + 300], buf[256];
 	DIR		*d;
 	struct dirent	*de;
+	FILE		*fp;
 	int		 n = 0;
+	size_t		 len;
 
 	if (cgroup_base(pid, base, sizeof(base)) == -1 ||
 	    (d = opendir(base)) == NULL)
 		return -1;
-	while ((de = readdir(d)) != NULL)
-		if (strncmp(de->d_name, "run.", 4) == 0)
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "run.", 4) != 0)
+			continue;
+		fmt(path, sizeof(path), "%s/%s/cgroup.events", base,
+		    de->d_name);
+		ATF_REQUIRE((fp = fopen(path, "r")) != NULL);
+		len = fread(buf, 1, sizeof(buf) - 1, fp);
+		fclose(fp);
+		buf[len] = '\0';
+		if (strstr(buf, "populated 1") != NULL)
 			n++;
+	}
 	closedir(d);
 	return n;
 }
@@ -569,7 +583,7 @@ ATF_TC_BODY(echo_ok, tc)
 	run1(&ex, 1, "echo", 2, args, &o, &d);
 	check_done(&d, XEXEC_EXITED, 0);
 	ATF_CHECK_STREQ(o.buf, "hello wide world\n");
-	/* on this host: cgroup v2, and nothing left of the run in it */
+	/* on this host: cgroup v2, and no process of the run left in it */
 	if (run_cgroups(ex.pid) == -1)
 		atf_tc_expect_fail("no cgroup v2 here: the fallback ran");
 	ATF_CHECK_EQ(run_cgroups(ex.pid), 0);
@@ -1308,6 +1322,55 @@ ATF_TC_BODY(stale_cgroup, tc)
 	ex_stop(&ex2);
 }
 
+/*
+ * Runs one after another take turns in one cgroup, empty between them;
+ * execd's end removes it.
+ */
+ATF_TC(cgroup_reuse);
+ATF_TC_HEAD(cgroup_reuse, tc)
+{
+	atf_tc_set_md_var(tc, "require.user", "root");
+}
+ATF_TC_BODY(cgroup_reuse, tc)
+{
+	struct ex		 ex;
+	struct out		 o;
+	struct imsg_xexec_done	 d;
+	struct stat		 st;
+	struct dirent		*de;
+	DIR			*dir;
+	char			 base[PATH_MAX];
+	const char		*args[] = { "x" };
+	int			 i, n = 0, status;
+
+	setup();
+	mod_new("echo", "/usr/bin/echo");
+	ex_start(&ex, 0);
+	for (i = 1; i <= 3; i++) {
+		run1(&ex, i, "echo", 1, args, &o, &d);
+		check_done(&d, XEXEC_EXITED, 0);
+		ATF_CHECK_STREQ(o.buf, "x\n");
+		free(o.buf);
+	}
+	if (cgroup_base(ex.pid, base, sizeof(base)) == -1 ||
+	    stat(base, &st) == -1)
+		atf_tc_skip("no cgroup v2 on this host");
+	ATF_REQUIRE((dir = opendir(base)) != NULL);
+	while ((de = readdir(dir)) != NULL)
+		n += strncmp(de->d_name, "run.", 4) == 0;
+	closedir(dir);
+	ATF_CHECK_EQ_MSG(n, 1, "%d run cgroups for 3 runs in turn", n);
+	ATF_CHECK_EQ(run_cgroups(ex.pid), 0);
+	kill(ex.pid, SIGTERM);
+	status = wait_child(ex.pid, 10000);
+	ATF_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ATF_CHECK(stat(base, &st) == -1 && errno == ENOENT);
+	close(ex.ib.fd);
+	close(ex.ib2.fd);
+	imsgbuf_clear(&ex.ib);
+	imsgbuf_clear(&ex.ib2);
+}
+
 /* SIGTERM: every run is killed, execd exits 0, its cgroup goes. */
 ATF_TC(sigterm);
 ATF_TC_HEAD(sigterm, tc)
@@ -1675,6 +1738,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, concurrency);
 	ATF_TP_ADD_TC(tp, channel_close);
 	ATF_TP_ADD_TC(tp, stale_cgroup);
+	ATF_TP_ADD_TC(tp, cgroup_reuse);
 	ATF_TP_ADD_TC(tp, sigterm);
 	ATF_TP_ADD_TC(tp, interactive);
 	ATF_TP_ADD_TC(tp, bad_message);

@@ -616,6 +616,106 @@ ATF_TC_BODY(unknown_promise, tc)
 	expect_exit(run_child(child_bad_word, NULL), 1);
 }
 
+/*
+ * A filter compiled in the parent, entered in the child: the same
+ * Landlock rules and seccomp rules as sandbox_enter() would give.
+ */
+struct compiled {
+	struct sandbox_prog	*prog;
+	const char		*dir;
+};
+
+static void
+child_compiled(void *arg)
+{
+	struct compiled	*c = arg;
+	char		 file[PATH_MAX];
+	char		*argv[] = { "true", NULL }, *envp[] = { NULL };
+	int		 fd;
+
+	path_in(file, sizeof(file), c->dir, "f");
+	CHECK(sandbox_unveil(c->dir, "r") == 0);
+	sandbox_enter_compiled(c->prog);
+	CHECK((fd = open(file, O_RDONLY | O_CLOEXEC)) != -1);
+	CHECK(close(fd) == 0);
+	CHECK(open("/etc/passwd", O_RDONLY) == -1 && errno == EACCES);
+	CHECK(open(file, O_WRONLY) == -1 && errno == EACCES);
+	CHECK(socket(AF_INET, SOCK_STREAM, 0) == -1 && errno == EACCES);
+	execve("/bin/true", argv, envp);
+	child_fail(__LINE__, "execve returned");
+}
+
+ATF_TC(compiled);
+ATF_TC_HEAD(compiled, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "a filter compiled ahead for "
+	    "\"stdio rpath proc nonet\": unveiled files open, others do "
+	    "not, no write, socket fails, execve kills");
+	atf_tc_set_md_var(tc, "require.user", "root");
+}
+ATF_TC_BODY(compiled, tc)
+{
+	struct compiled	c;
+	char		dir[PATH_MAX];
+
+	setup();
+	require_landlock();
+	make_dir("d", dir, sizeof(dir));
+	c.dir = dir;
+	c.prog = sandbox_compile("stdio rpath proc nonet");
+	expect_sigsys(run_child(child_compiled, &c));
+	/* the parent is not in any sandbox, and may use it again */
+	expect_sigsys(run_child(child_compiled, &c));
+	sandbox_prog_free(c.prog);
+}
+
+static void
+child_compiled_exec(void *arg)
+{
+	char	*argv[] = { "sh", "-c", "exit 7", NULL }, *envp[] = { NULL };
+
+	CHECK(sandbox_unveil("/", "rx") == 0);
+	sandbox_enter_compiled(arg);
+	execve("/bin/sh", argv, envp);
+	child_fail(__LINE__, "execve returned");
+}
+
+ATF_TC(compiled_exec);
+ATF_TC_HEAD(compiled_exec, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "a filter compiled ahead for "
+	    "\"stdio rpath proc exec\": the program runs under it");
+	atf_tc_set_md_var(tc, "require.user", "root");
+}
+ATF_TC_BODY(compiled_exec, tc)
+{
+	struct sandbox_prog	*prog;
+
+	setup();
+	prog = sandbox_compile("stdio rpath proc exec");
+	expect_exit(run_child(child_compiled_exec, prog), 7);
+	sandbox_prog_free(prog);
+}
+
+static void
+child_compile_noproc(void *arg)
+{
+	(void)sandbox_compile("stdio rpath");
+	child_fail(__LINE__, "sandbox_compile without proc returned");
+}
+
+ATF_TC(compile_needs_proc);
+ATF_TC_HEAD(compile_needs_proc, tc)
+{
+	atf_tc_set_md_var(tc, "descr",
+	    "sandbox_compile without \"proc\" is fatal");
+}
+ATF_TC_BODY(compile_needs_proc, tc)
+{
+	setup();
+	expect_exit(run_child(child_compile_noproc, NULL), 1);
+}
+
 ATF_TP_ADD_TCS(tp)
 {
 	ATF_TP_ADD_TC(tp, stdio_ok);
@@ -637,5 +737,8 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, narrow);
 	ATF_TP_ADD_TC(tp, widen_fails);
 	ATF_TP_ADD_TC(tp, unknown_promise);
+	ATF_TP_ADD_TC(tp, compiled);
+	ATF_TP_ADD_TC(tp, compiled_exec);
+	ATF_TP_ADD_TC(tp, compile_needs_proc);
 	return atf_no_error();
 }
