@@ -29,7 +29,7 @@ submit()
 	        l = line()
 	        out.append(l)
 	        if l.startswith(tag + " "):
-	            print("\n".join(o[:300] for o in out), flush=True)
+	            print("\n".join(o[:2000] for o in out), flush=True)
 	            return out
 	def cmd(tag, text):
 	    s.sendall(("%s %s\r\n" % (tag, text)).encode())
@@ -161,7 +161,7 @@ refused_body()
 	    'bob@example.test, nosuch@example.test' >unknown
 	printf 'From: alice@example.test\r\nSubject: x\r\n\r\nx\r\n' >norcpt
 	printf 'this is not a message\r\n' >junk
-	message alice@example.test bob@example.test 'Subject: marker' >marker
+	message alice@example.test bob@example.test 'X-Marker: yes' >marker
 	submit alice alice-secret >out <<-'EOF' || atf_fail "client failed"
 	submit("f", open("forged", "rb").read())
 	submit("u", open("unknown", "rb").read())
@@ -186,7 +186,7 @@ refused_body()
 	fetch bob bob-secret INBOX >bob.txt
 	[ "$(grep -c '^=== message' bob.txt)" = 1 ] ||
 	    { cat bob.txt; atf_fail "a refused message was delivered"; }
-	grep -q 'Subject: marker' bob.txt || atf_fail "not the marker"
+	grep -q 'X-Marker: yes' bob.txt || atf_fail "not the marker"
 }
 refused_cleanup()
 {
@@ -227,8 +227,8 @@ size_limit_body()
 	limit = 25 * 1024 * 1024
 	head = b"From: alice@example.test\r\nTo: bob@example.test\r\n" \
 	    b"Subject: big\r\n\r\n"
-	line = b"x" * 78 + b"\r\n"
-	body = line * ((limit - len(head)) // len(line))
+	row = b"x" * 78 + b"\r\n"
+	body = row * ((limit - len(head)) // len(row))
 	msg = head + body
 	msg += b"y" * (limit - len(msg) - 2) + b"\r\n"
 	assert len(msg) == limit
