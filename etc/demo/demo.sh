@@ -88,6 +88,8 @@ demo_imapxd()
 		    "sh etc/demo/demo.sh start" >&2
 		return 1
 	fi
+	# the demo keeps a copy of what SUBMIT sends in the Sent mailbox
+	echo 'sent "Sent"' >"$DIR/submitd.extra.conf"
 	sh "$MAILHOST" imapxd "$DIR" "$IMAPXD"
 }
 
