@@ -343,8 +343,49 @@ submitd_killed_cleanup()
 	relay_stop
 }
 
+atf_test_case limits cleanup
+limits_head()
+{
+	atf_set "descr" "submitd.conf's limits on recipients and on" \
+	    "submissions per user and minute"
+}
+limits_body()
+{
+	SUBMITD_EXTRA='limit recipients 2
+limit rate 3' relay_start --pipelining
+	client >out <<-'EOF' || { cat out; atf_fail "client failed"; }
+	c = session()
+	c.submit("r", msg("bob@example.test, load0001@example.test, "
+	    "load0002@example.test"))
+	for i in range(4):
+	    c.submit("s%d" % i, msg())
+	b = session("bob", "bob-secret")
+	b.submit("b", msg("alice@example.test", frm="bob@example.test"))
+	EOF
+	cat out
+	# the draft's form has no comma but the separators: ours became ';'
+	grep -q '^r NO too many recipients (3; at most 2),$' out ||
+	    atf_fail "three recipients went through a limit of two"
+	# every attempt counts, the refused one too
+	for i in 0 1; do
+		grep -q "^s$i OK SUBMIT completed" out || atf_fail "s$i refused"
+	done
+	for i in 2 3; do
+		grep -q "^s$i NO \[LIMIT\] " out ||
+		    atf_fail "s$i: no NO [LIMIT] past the rate"
+	done
+	grep -q '^b OK SUBMIT completed' out ||
+	    atf_fail "alice's rate held bob back"
+	[ "$(ls spool/*.eml | wc -l)" = 3 ] || atf_fail "not three messages"
+}
+limits_cleanup()
+{
+	relay_stop
+}
+
 atf_init_test_cases()
 {
+	atf_add_test_case limits
 	atf_add_test_case refusing
 	atf_add_test_case rcpt_refused
 	atf_add_test_case relay_down
