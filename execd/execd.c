@@ -12,7 +12,6 @@
  * fd as its only frontend channel (tests).
  */
 #include <sys/types.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -33,17 +32,12 @@
 #include "imsg-types.h"
 #include "log.h"
 #include "policy.h"
+#include "svcchan.h"
 
 static __dead2 void	usage(void);
-static void		parent_channel(void);
-static void		dispatch_parent(int, short, void *);
-static void		parent_imsg(struct imsg *);
-static void		parent_update(void);
-static void		set_nonblock_cloexec(int);
+static void		frontend_open(int, uint32_t);
 
 static struct execd_conf	*conf;
-static struct imsgbuf		 parent_ibuf;
-static struct event		 parent_ev;
 
 static __dead2 void
 usage(void)
@@ -119,12 +113,13 @@ main(int argc, char *argv[])
 	event_init();
 	execd_init(conf, 0);
 	fchan_init(conf);
+	/* execd keeps its uid: the parent-death signal stays set */
 	if (testfd == -1)
-		parent_channel();
+		svcchan_init(frontend_open, execd_stop);
 	execd_sandbox(conf);
 
 	if (testfd != -1) {
-		set_nonblock_cloexec(testfd);
+		svcchan_nonblock(testfd);
 		xc = fchan_open(testfd, 0);
 		xc->lifeline = 1;
 	}
@@ -132,103 +127,8 @@ main(int argc, char *argv[])
 	execd_stop();
 }
 
-/*
- * The parent's channel: plain imsg, descriptors allowed.  execd dies
- * with the parent (PR_SET_PDEATHSIG; it keeps its uid, so the setting
- * stays) and also when the channel closes.
- */
 static void
-parent_channel(void)
+frontend_open(int fd, uint32_t instance)
 {
-	set_nonblock_cloexec(EXECD_PARENT_FD);
-	if (imsgbuf_init(&parent_ibuf, EXECD_PARENT_FD) == -1)
-		fatal("imsgbuf_init");
-	imsgbuf_allow_fdpass(&parent_ibuf);
-	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
-		fatal("prctl PR_SET_PDEATHSIG");
-	if (getppid() == 1)
-		fatalx("parent went away");
-	event_set(&parent_ev, EXECD_PARENT_FD, EV_READ | EV_PERSIST,
-	    dispatch_parent, NULL);
-	event_add(&parent_ev, NULL);
-}
-
-static void
-set_nonblock_cloexec(int fd)
-{
-	int	flags;
-
-	if ((flags = fcntl(fd, F_GETFL)) == -1 ||
-	    fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1 ||
-	    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1)
-		fatal("fcntl %d", fd);
-}
-
-static void
-dispatch_parent(int fd, short event, void *arg)
-{
-	struct imsg	imsg;
-	ssize_t		n;
-
-	if (event & EV_READ) {
-		if ((n = imsgbuf_read(&parent_ibuf)) == -1)
-			fatal("imsgbuf_read");
-		if (n == 0) {
-			log_info("imapxd closed the channel, stopping");
-			execd_stop();
-		}
-	}
-	if ((event & EV_WRITE) && imsgbuf_write(&parent_ibuf) == -1 &&
-	    errno != EAGAIN)
-		fatal("imsgbuf_write");
-	for (;;) {
-		if ((n = imsg_get(&parent_ibuf, &imsg)) == -1)
-			fatal("imsg_get");
-		if (n == 0)
-			break;
-		parent_imsg(&imsg);
-		imsg_free(&imsg);
-	}
-	parent_update();
-}
-
-static void
-parent_update(void)
-{
-	short	events = EV_READ | EV_PERSIST;
-
-	if (imsgbuf_queuelen(&parent_ibuf) > 0)
-		events |= EV_WRITE;
-	if (event_get_events(&parent_ev) == events)
-		return;
-	event_del(&parent_ev);
-	event_set(&parent_ev, EXECD_PARENT_FD, events, dispatch_parent, NULL);
-	event_add(&parent_ev, NULL);
-}
-
-static void
-parent_imsg(struct imsg *imsg)
-{
-	struct imsg_peer	peer;
-	int			fd;
-
-	switch (imsg_get_type(imsg)) {
-	case IMSG_PEER_CHANNEL:
-		if (imsg_get_data(imsg, &peer, sizeof(peer)) == -1 ||
-		    (fd = imsg_get_fd(imsg)) == -1)
-			fatalx("bad IMSG_PEER_CHANNEL");
-		if (peer.proc != PROC_FRONTEND) {
-			log_warnx("channel to process kind %u refused",
-			    peer.proc);
-			close(fd);
-			break;
-		}
-		set_nonblock_cloexec(fd);
-		(void)fchan_open(fd, peer.instance);
-		break;
-	default:
-		log_warnx("%s: unexpected imsg %u", __func__,
-		    imsg_get_type(imsg));
-		break;
-	}
+	(void)fchan_open(fd, instance);
 }

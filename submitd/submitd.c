@@ -12,7 +12,6 @@
  * only frontend channel (tests).
  */
 #include <sys/types.h>
-#include <sys/prctl.h>
 #include <sys/queue.h>
 #include <sys/stat.h>
 
@@ -43,6 +42,7 @@
 #include "sandbox.h"
 #include "smtp.h"
 #include "submitd.h"
+#include "svcchan.h"
 
 #define ALLOWED_MAX	64	/* From addresses one user may use */
 
@@ -89,10 +89,8 @@ struct rate {
 };
 
 static __dead2 void	usage(void);
-static void		parent_channel(void);
-static void		dispatch_parent(int, short, void *);
-static void		parent_update(void);
-static void		set_nonblock_cloexec(int);
+static void		frontend_open(int, uint32_t);
+static __dead2 void	submitd_stop(void);
 static struct tls_config *relay_tls_config(void);
 static struct fchan	*fchan_open(int, uint32_t);
 static void		fchan_closed(struct chan *);
@@ -120,8 +118,6 @@ static size_t		draft_text(char *, size_t, const char *);
 
 static struct submitd_conf	*conf;
 static struct smtp_conf		 sconf;
-static struct imsgbuf		 parent_ibuf;
-static struct event		 parent_ev;
 static TAILQ_HEAD(, fchan)	 fchans = TAILQ_HEAD_INITIALIZER(fchans);
 static TAILQ_HEAD(, sub)	 queue = TAILQ_HEAD_INITIALIZER(queue);
 static TAILQ_HEAD(, rate)	 rates = TAILQ_HEAD_INITIALIZER(rates);
@@ -143,7 +139,6 @@ main(int argc, char *argv[])
 	const char	*conffile = SUBMITD_CONF, *errstr;
 	int		 ch, debug = 0, verbose = 0, noaction = 0;
 	int		 testfd = -1;
-	struct fchan	*fc;
 
 	while ((ch = getopt(argc, argv, "D:df:nT:v")) != -1) {
 		switch (ch) {
@@ -191,9 +186,9 @@ main(int argc, char *argv[])
 	}
 	if (geteuid() != 0)
 		errx(1, "need root privileges");
-	if (testfd == -1 && fcntl(SUBMITD_PARENT_FD, F_GETFD) == -1)
+	if (testfd == -1 && fcntl(SVCCHAN_FD, F_GETFD) == -1)
 		errx(1, "no channel to imapxd on fd %d (-T fd runs without)",
-		    SUBMITD_PARENT_FD);
+		    SVCCHAN_FD);
 	if (testfd != -1 && fcntl(testfd, F_GETFD) == -1)
 		err(1, "-T %d", testfd);
 	if ((pw = getpwnam(conf->user)) == NULL)
@@ -226,16 +221,16 @@ main(int argc, char *argv[])
 	event_init();
 	signal(SIGPIPE, SIG_IGN);
 	privdrop(pw, conf->spool);
+	/* after privdrop(), which clears the parent-death signal */
 	if (testfd == -1)
-		parent_channel();
+		svcchan_init(frontend_open, submitd_stop);
 	if (sandbox_unveil("/", "rwc") == -1)
 		fatal("sandbox_unveil");
 	sandbox_enter("stdio rpath wpath cpath inet recvfd sendfd");
 
 	if (testfd != -1) {
-		set_nonblock_cloexec(testfd);
-		fc = fchan_open(testfd, 0);
-		(void)fc;
+		svcchan_nonblock(testfd);
+		(void)fchan_open(testfd, 0);
 	}
 	event_dispatch();
 	return 0;
@@ -264,98 +259,17 @@ relay_tls_config(void)
 	return tc;
 }
 
-/*
- * The parent's channel: submitd dies with the parent (the signal is set
- * after the uid change, which clears it) and when the channel closes.
- */
 static void
-parent_channel(void)
+frontend_open(int fd, uint32_t instance)
 {
-	set_nonblock_cloexec(SUBMITD_PARENT_FD);
-	if (imsgbuf_init(&parent_ibuf, SUBMITD_PARENT_FD) == -1)
-		fatal("imsgbuf_init");
-	imsgbuf_allow_fdpass(&parent_ibuf);
-	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
-		fatal("prctl PR_SET_PDEATHSIG");
-	if (getppid() == 1)
-		fatalx("parent went away");
-	event_set(&parent_ev, SUBMITD_PARENT_FD, EV_READ | EV_PERSIST,
-	    dispatch_parent, NULL);
-	event_add(&parent_ev, NULL);
+	(void)fchan_open(fd, instance);
 }
 
-static void
-set_nonblock_cloexec(int fd)
+/* imapxd is gone: what is under way ends with it, before its final ".". */
+static __dead2 void
+submitd_stop(void)
 {
-	int	flags;
-
-	if ((flags = fcntl(fd, F_GETFL)) == -1 ||
-	    fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1 ||
-	    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1)
-		fatal("fcntl %d", fd);
-}
-
-static void
-dispatch_parent(int fd, short event, void *arg)
-{
-	struct imsg		imsg;
-	struct imsg_peer	peer;
-	ssize_t			n;
-	int			cfd;
-
-	if (event & EV_READ) {
-		if ((n = imsgbuf_read(&parent_ibuf)) == -1)
-			fatal("imsgbuf_read");
-		if (n == 0) {
-			log_info("imapxd closed the channel, stopping");
-			exit(0);
-		}
-	}
-	if ((event & EV_WRITE) && imsgbuf_write(&parent_ibuf) == -1 &&
-	    errno != EAGAIN)
-		fatal("imsgbuf_write");
-	for (;;) {
-		if ((n = imsg_get(&parent_ibuf, &imsg)) == -1)
-			fatal("imsg_get");
-		if (n == 0)
-			break;
-		switch (imsg_get_type(&imsg)) {
-		case IMSG_PEER_CHANNEL:
-			if (imsg_get_data(&imsg, &peer, sizeof(peer)) == -1 ||
-			    (cfd = imsg_get_fd(&imsg)) == -1)
-				fatalx("bad IMSG_PEER_CHANNEL");
-			if (peer.proc != PROC_FRONTEND) {
-				log_warnx("channel to process kind %u refused",
-				    peer.proc);
-				close(cfd);
-				break;
-			}
-			set_nonblock_cloexec(cfd);
-			(void)fchan_open(cfd, peer.instance);
-			break;
-		default:
-			log_warnx("%s: unexpected imsg %u", __func__,
-			    imsg_get_type(&imsg));
-			break;
-		}
-		imsg_free(&imsg);
-	}
-	parent_update();
-}
-
-static void
-parent_update(void)
-{
-	short	events = EV_READ | EV_PERSIST;
-
-	if (imsgbuf_queuelen(&parent_ibuf) > 0)
-		events |= EV_WRITE;
-	if (event_get_events(&parent_ev) == events)
-		return;
-	event_del(&parent_ev);
-	event_set(&parent_ev, SUBMITD_PARENT_FD, events, dispatch_parent,
-	    NULL);
-	event_add(&parent_ev, NULL);
+	exit(0);
 }
 
 /* A new frontend: it learns the limits first (IMSG_SUBMIT_HELLO). */

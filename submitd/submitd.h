@@ -16,7 +16,6 @@
 #include "smtp.h"
 
 #define SUBMITD_CONF		SYSCONFDIR "/submitd.conf"
-#define SUBMITD_PARENT_FD	3
 #define SUBMITD_USER		"_submitd"
 #define SUBMITD_SPOOL		"/var/spool/imapx/submitd"
 
