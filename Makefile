@@ -251,9 +251,17 @@ install: all
 	for f in etc/*.conf; do [ -e "$$f" ] || continue; \
 	    [ -e $(DESTDIR)$(SYSCONFDIR)/$$(basename $$f) ] || \
 	    install -m 0600 $$f $(DESTDIR)$(SYSCONFDIR)/; done
-	install -d $(DESTDIR)$(PREFIX)/share/examples/imapx
+	install -d $(DESTDIR)$(PREFIX)/share/examples/imapx/execd.d \
+	    $(DESTDIR)$(LIBEXECDIR)/modules
 	install -m 0644 etc/systemd/imapxd.service etc/rc.d/imapxd \
 	    $(DESTDIR)$(PREFIX)/share/examples/imapx/
+	install -m 0755 $(filter-out etc/modules/README,$(wildcard etc/modules/*)) \
+	    $(DESTDIR)$(LIBEXECDIR)/modules/
+	install -m 0644 etc/modules/README $(DESTDIR)$(LIBEXECDIR)/modules/
+	for f in etc/execd.d/*.conf; do \
+	    sed 's|/usr/local/libexec/imapx/modules|$(LIBEXECDIR)/modules|' \
+	    $$f >$(DESTDIR)$(PREFIX)/share/examples/imapx/execd.d/$$(basename $$f) \
+	    || exit 1; done
 
 clean:
 	rm -rf build
