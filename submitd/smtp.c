@@ -1130,9 +1130,10 @@ static int
 smtp_fill(struct smtp_txn *t)
 {
 	unsigned char	 buf[SMTP_CHUNK];
+	const unsigned char *e;
 	char		*o;
 	ssize_t		 n;
-	size_t		 want, i;
+	size_t		 want, i, end;
 
 	if (t->msgoff < t->msgsize) {
 		want = t->msgsize - t->msgoff < SMTP_CHUNK ?
@@ -1157,28 +1158,39 @@ smtp_fill(struct smtp_txn *t)
 		return -1;
 	}
 	o = t->out + t->outoff + t->outlen;
-	for (i = 0; i < (size_t)n; i++) {
+	for (i = 0; i < (size_t)n; ) {
 		if (t->cr) {
 			*o++ = '\r';
 			*o++ = '\n';
 			t->cr = 0;
 			t->bol = 1;
-			if (buf[i] == '\n')
+			if (buf[i] == '\n') {
+				i++;
 				continue;
+			}
 		}
 		if (buf[i] == '\r') {
 			t->cr = 1;
+			i++;
 			continue;
 		}
 		if (buf[i] == '\n') {
 			*o++ = '\r';
 			*o++ = '\n';
 			t->bol = 1;
+			i++;
 			continue;
 		}
 		if (t->bol && buf[i] == '.')
 			*o++ = '.';
-		*o++ = buf[i];
+		/* the rest of the line's text goes as it is, up to CR or LF */
+		e = memchr(buf + i, '\n', n - i);
+		end = e != NULL ? (size_t)(e - buf) : (size_t)n;
+		if ((e = memchr(buf + i, '\r', end - i)) != NULL)
+			end = e - buf;
+		memcpy(o, buf + i, end - i);
+		o += end - i;
+		i = end;
 		t->bol = 0;
 	}
 	t->msgoff += n;
