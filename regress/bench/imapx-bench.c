@@ -60,6 +60,7 @@
 #define SMTP_CAP_SIZE	0x01		/* EHLO offered SIZE (RFC 1870) */
 #define SMTP_CONN_MAILS	100		/* OpenSMTPD's max-mails default */
 #define MAIL_GRACE	5		/* s after the window for the last */
+#define MAIL_DELIVERY	120		/* s to wait for the deliveries */
 
 enum {
 	TLS_NONE,
@@ -143,6 +144,7 @@ struct conn {
 struct opts {
 	struct target		 target;
 	struct target		 listen;
+	struct target		 inbox;		/* -I: the INBOXes' server */
 	int			 tls;
 	const char		*user;
 	const char		*pass;
@@ -268,6 +270,7 @@ static int		 find_roots(pid_t **);
 static void		 mem_measure(const pid_t *, int, struct mem *);
 static void		 cb_fetchinfo(char *, size_t, void *);
 static void		 cb_status(char *, size_t, void *);
+static void		 cb_uidnext(char *, size_t, void *);
 static void		 fetch_info(struct conn *, struct fetchinfo *);
 static void		 fill_lines(char *, char *);
 static char		*make_message(long long);
@@ -293,6 +296,11 @@ static int		 smtp_mail(struct conn *, const struct mail *, int);
 static int		 submit_mail(struct conn *, const struct mail *);
 static __dead void	 mail_client(int, long long, struct mailstat *,
 			    volatile double *, int, int);
+static void		 inbox_open(struct conn *, long long, long long *,
+			    long long *);
+static int		 inbox_wait(struct conn *, const long long *,
+			    const long long *, const struct mailstat *,
+			    double *);
 static int		 cmd_mail(int);
 static int		 cmd_submit(void);
 static int		 cmd_smtp(void);
@@ -334,6 +342,7 @@ static const struct option longopts[] = {
 	{ "digits",	required_argument,	NULL,	'D' },
 	{ "domain",	required_argument,	NULL,	'e' },
 	{ "first",	required_argument,	NULL,	'F' },
+	{ "inbox",	required_argument,	NULL,	'I' },
 	{ "hold",	required_argument,	NULL,	'H' },
 	{ "pid",	required_argument,	NULL,	'k' },
 	{ "limit",	required_argument,	NULL,	'L' },
@@ -405,6 +414,10 @@ usage(void)
 	    "commands)\n"
 	    "  -e, --domain domain      the load users' mail domain "
 	    "(example.test)\n"
+	    "  -I, --inbox host:port    submit, smtp: wait until every "
+	    "message is in its\n"
+	    "                           INBOX on this IMAP server "
+	    "(plaintext)\n"
 	    "  -C, --cpu n              run on CPU n only\n"
 	    "  -W, --timeout secs       limit for one protocol step (30)\n"
 	    "  -L, --limit secs         limit for the whole run (900)\n");
@@ -1162,6 +1175,19 @@ cb_status(char *line, size_t len, void *arg)
 	if (strncasecmp(line, "* STATUS ", 9) == 0 &&
 	    (p = strstr(line, "MESSAGES ")) != NULL)
 		*messages = strtoll(p + 9, NULL, 10);
+}
+
+/* "* STATUS box (... UIDNEXT n)" */
+static void
+cb_uidnext(char *line, size_t len, void *arg)
+{
+	long long	*uidnext = arg;
+	const char	*p;
+
+	(void)len;
+	if (strncasecmp(line, "* STATUS ", 9) == 0 &&
+	    (p = strstr(line, "UIDNEXT ")) != NULL)
+		*uidnext = strtoll(p + 8, NULL, 10);
 }
 
 static void
@@ -2579,6 +2605,84 @@ mail_client(int mode, long long i, struct mailstat *st,
 }
 
 /*
+ * The INBOX of each client's load user on o.inbox, plaintext, logged in
+ * for inbox_wait(); its message count and UIDNEXT now in counts and
+ * uidnext.
+ */
+static void
+inbox_open(struct conn *cs, long long n, long long *counts,
+    long long *uidnext)
+{
+	struct target	 saved = o.target;
+	char		 user[64];
+	long long	 i;
+	int		 tls = o.tls;
+
+	o.target = o.inbox;
+	o.tls = TLS_NONE;
+	for (i = 0; i < n; i++) {
+		load_user(user, sizeof(user), i);
+		sync_open(&cs[i], SYNC_BUFSZ);
+		sync_login(&cs[i], user, o.lpass);
+		counts[i] = uidnext[i] = -1;
+		if (sync_cmd(&cs[i], cb_status, &counts[i],
+		    "STATUS INBOX (MESSAGES)") != RESP_OK || counts[i] < 0 ||
+		    sync_cmd(&cs[i], cb_uidnext, &uidnext[i],
+		    "STATUS INBOX (UIDNEXT)") != RESP_OK || uidnext[i] < 1)
+			errx(1, "%s: STATUS INBOX failed", o.inbox.name);
+	}
+	o.target = saved;
+	o.tls = tls;
+}
+
+/*
+ * Wait until every message a client had accepted is in its INBOX, so
+ * that the next figure does not pay for this one's deliveries, then
+ * expunge them (the UIDs from uidnext on): repeated runs must not fill
+ * the mail host.  Returns how many are missing after MAIL_DELIVERY
+ * seconds (0: all there), the time it took in *secs.  Closes the
+ * connections.
+ */
+static int
+inbox_wait(struct conn *cs, const long long *before,
+    const long long *uidnext, const struct mailstat *st, double *secs)
+{
+	struct target	 saved = o.target;
+	double		 t0 = now();
+	long long	 i, n, missing;
+
+	o.target = o.inbox;
+	for (;;) {
+		missing = 0;
+		for (i = 0; i < o.clients; i++) {
+			n = -1;
+			if (sync_cmd(&cs[i], cb_status, &n,
+			    "STATUS INBOX (MESSAGES)") != RESP_OK || n < 0)
+				errx(1, "%s: STATUS INBOX failed",
+				    o.inbox.name);
+			if (n - before[i] < st[i].accepted)
+				missing += st[i].accepted - (n - before[i]);
+		}
+		*secs = now() - t0;
+		if (missing == 0 || *secs > MAIL_DELIVERY)
+			break;
+		usleep(50000);
+	}
+	for (i = 0; i < o.clients; i++) {
+		if (sync_cmd(&cs[i], NULL, NULL, "SELECT INBOX") != RESP_OK ||
+		    sync_cmd(&cs[i], NULL, NULL, "UID STORE %lld:* "
+		    "+FLAGS.SILENT (\\Deleted)", uidnext[i]) != RESP_OK ||
+		    sync_cmd(&cs[i], NULL, NULL, "UID EXPUNGE %lld:*",
+		    uidnext[i]) != RESP_OK)
+			warnx("%s: cannot expunge the messages sent",
+			    o.inbox.name);
+		sync_logout(&cs[i]);
+	}
+	o.target = saved;
+	return missing;
+}
+
+/*
  * submit and smtp: o.clients clients, client i as load user i, each
  * sending a message of o.size bytes from and to itself as soon as the
  * last one was accepted: through SUBMIT on a logged-in IMAP session, or
@@ -2594,12 +2698,15 @@ cmd_mail(int mode)
 	const char	*p;
 	double		*lat;
 	size_t		 shsz, nlat = 0;
+	struct conn	*ics = NULL;
 	pid_t		*pids, pid;
 	long long	 i, done = 0, accepted = 0, refused = 0, errors = 0;
-	long long	 ready_n = 0, left, stalled = 0;
+	long long	 ready_n = 0, left, stalled = 0, *before = NULL;
+	long long	*uidnext = NULL;
 	char		 buf[64];
 	ssize_t		 n;
-	double		 deadline;
+	double		 deadline, dsecs = 0;
+	int		 missing = 0;
 	int		 ready[2], go[2], status;
 
 	if (mode == MAIL_SMTP && o.tls != TLS_NONE)
@@ -2616,6 +2723,13 @@ cmd_mail(int mode)
 		err(1, NULL);
 	if (pipe2(ready, O_CLOEXEC) == -1 || pipe2(go, O_CLOEXEC) == -1)
 		err(1, "pipe2");
+	if (o.inbox.sslen != 0) {
+		if ((ics = calloc(o.clients, sizeof(*ics))) == NULL ||
+		    (before = calloc(o.clients, sizeof(*before))) == NULL ||
+		    (uidnext = calloc(o.clients, sizeof(*uidnext))) == NULL)
+			err(1, NULL);
+		inbox_open(ics, o.clients, before, uidnext);
+	}
 	fflush(stdout);
 	fflush(stderr);
 	for (i = 0; i < o.clients; i++) {
@@ -2687,6 +2801,8 @@ cmd_mail(int mode)
 			;
 		stalled++;
 	}
+	if (ics != NULL)
+		missing = inbox_wait(ics, before, uidnext, st, &dsecs);
 	for (i = 0; i < o.clients; i++) {
 		done += st[i].done;
 		accepted += st[i].accepted;
@@ -2711,6 +2827,13 @@ cmd_mail(int mode)
 	printf("%s_refused %lld\n", p, refused);
 	printf("%s_errors %lld\n", p, errors);
 	printf("%s_stalled %lld\n", p, stalled);
+	if (ics != NULL) {
+		printf("%s_delivery_wait_s %.2f\n", p, dsecs);
+		printf("%s_undelivered %d\n", p, missing);
+	}
+	free(ics);
+	free(before);
+	free(uidnext);
 	free(lat);
 	free(pids);
 	munmap((void *)start, shsz);
@@ -2942,7 +3065,7 @@ main(int argc, char *argv[])
 	o.cpu = -1;
 
 	while ((ch = getopt_long(argc, argv,
-	    "a:Bb:C:c:D:e:E:f:F:H:i:k:L:l:Mm:n:N:p:P:q:r:R:s:St:Tu:U:w:W:", longopts,
+	    "a:Bb:C:c:D:e:E:f:F:H:i:I:k:L:l:Mm:n:N:p:P:q:r:R:s:St:Tu:U:w:W:", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'a':
@@ -2979,6 +3102,11 @@ main(int argc, char *argv[])
 			break;
 		case 'H':
 			o.hold = parse_secs(optarg, "hold");
+			break;
+		case 'I':
+			if (parse_addr(optarg, &o.inbox) == -1)
+				errx(2, "bad or non-loopback address %s",
+				    optarg);
 			break;
 		case 'i':
 			o.uid = parse_num(optarg, "uid", 1, UINT32_MAX);
