@@ -2528,10 +2528,10 @@ submit_mail(struct conn *c, const struct mail *m)
 
 /*
  * Client i of submit and smtp, in a process of its own: log in or say
- * EHLO, tell the parent, wait for the start, then send messages one
- * after the other until the window ends.  A message counts when it is
- * accepted within the window, which opens o.settle seconds after the
- * start: by then every client is sending.
+ * EHLO, tell the parent, wait for the start (and its turn), then send
+ * messages one after the other until the window ends.  A message counts
+ * when it is accepted within the window, which opens o.settle seconds
+ * after the start: by then every client is sending.
  */
 static __dead void
 mail_client(int mode, long long i, struct mailstat *st,
@@ -2567,6 +2567,13 @@ mail_client(int mode, long long i, struct mailstat *st,
 	close(go);
 	wstart = *start + o.settle;
 	wend = wstart + o.secs;
+	/*
+	 * The clients begin one after the other over the first half of
+	 * the warm-up: all at once, they are a burst of connections that
+	 * overflows a small listen queue (OpenSMTPD's is 5) on either path.
+	 */
+	if (o.clients > 1)
+		usleep(o.settle / 2 * i / o.clients * 1e6);
 	while ((t0 = now()) < wend) {
 		mail_next(&m);
 		if (mode == MAIL_SUBMIT)
