@@ -12,8 +12,11 @@
  *
  * What the dispatch callbacks send while a batch of received messages is
  * dispatched goes out in one write once the batch is done (an answer of
- * several messages is one wake-up for the peer); anything sent outside
- * dispatch is written at once.
+ * several messages is one wake-up for the peer).  What other callbacks
+ * send goes out in one write after them, in the same turn of the event
+ * loop (chan_later): SUBMIT's START, DATA and END from one read of the
+ * client are one wake-up of submitd, not three.  chan_flush() writes at
+ * once.
  */
 #include <sys/types.h>
 
@@ -27,6 +30,8 @@
 #include "log.h"
 
 static void	chan_event(int, short, void *);
+static void	chan_later(struct chan *);
+static void	chan_flushed(int, short, void *);
 static void	chan_update(struct chan *);
 static void	chan_fail(struct chan *);
 
@@ -47,6 +52,7 @@ chan_init(struct chan *c, int fd, int fdpass, chan_dispatch_cb dispatch,
 	c->arg = arg;
 	event_set(&c->ev, fd, EV_READ | EV_PERSIST, chan_event, c);
 	event_add(&c->ev, NULL);
+	evtimer_set(&c->fev, chan_flushed, c);
 	return 0;
 }
 
@@ -57,6 +63,8 @@ chan_close(struct chan *c)
 		return;
 	c->open = 0;
 	event_del(&c->ev);
+	event_del(&c->fev);
+	c->later = 0;
 	imsgbuf_clear(&c->ibuf);
 	close(c->ibuf.fd);
 	c->ibuf.fd = -1;
@@ -88,7 +96,7 @@ chan_send(struct chan *c, uint32_t type, uint32_t id, int fd,
 		return -1;
 	c->inflight += len;
 	if (!c->dispatching)
-		chan_update(c);
+		chan_later(c);
 	return 0;
 }
 
@@ -104,7 +112,7 @@ chan_compose(struct chan *c, uint32_t type, uint32_t id, int fd,
 	if (imsg_compose(&c->ibuf, type, id, 0, fd, data, len) == -1)
 		return -1;
 	if (!c->dispatching)
-		chan_update(c);
+		chan_later(c);
 	return 0;
 }
 
@@ -132,12 +140,34 @@ chan_consumed(struct chan *c, size_t n)
 		return;
 	}
 	if (!c->dispatching)
-		chan_update(c);
+		chan_later(c);
 }
 
 void
 chan_flush(struct chan *c)
 {
+	chan_update(c);
+}
+
+/*
+ * Write what is queued once the callbacks of this turn of the event loop
+ * have run: an active event, no system call.
+ */
+static void
+chan_later(struct chan *c)
+{
+	if (c->later)
+		return;
+	c->later = 1;
+	event_active(&c->fev, EV_TIMEOUT, 1);
+}
+
+static void
+chan_flushed(int fd, short event, void *arg)
+{
+	struct chan	*c = arg;
+
+	c->later = 0;
 	chan_update(c);
 }
 

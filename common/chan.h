@@ -29,6 +29,8 @@ typedef void (*chan_event_cb)(struct chan *);
 struct chan {
 	struct imsgbuf		 ibuf;
 	struct event		 ev;
+	struct event		 fev;		/* chan_later() */
+	int			 later;		/* fev is active */
 	int			 open;
 	size_t			 window;
 	size_t			 inflight;	/* sent, not credited yet */

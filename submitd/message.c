@@ -125,6 +125,7 @@ static int	 write_message(struct prep *);
 static int	 add_field(struct prep *, struct msg_buf *, const char *,
 		    const char *);
 static int	 copy_body(struct prep *);
+static int	 has_8bit(const unsigned char *, size_t);
 static void	 date_now(char *, size_t);
 static void	 msgid_new(const struct msg_conf *, char *, size_t);
 static void	 msgid_get(const char *, char *, size_t);
@@ -1112,7 +1113,7 @@ write_message(struct prep *p)
 static int
 copy_body(struct prep *p)
 {
-	const unsigned char	*s;
+	const unsigned char	*s, *e;
 	ssize_t			 n;
 	size_t			 i, j, col = 0;
 	int			 cr = 0;
@@ -1142,13 +1143,16 @@ copy_body(struct prep *p)
 				j = i + 1;
 				continue;
 			}
-			for (j = i; j < (size_t)n && s[j] != '\r' &&
-			    s[j] != '\n'; j++) {
-				if (s[j] == '\0')
-					p->info->flags |= MSG_BINARY;
-				else if (s[j] >= 0x80)
-					p->info->flags |= MSG_8BITBODY;
-			}
+			/* the line's text, up to CR or LF */
+			e = memchr(s + i, '\n', n - i);
+			j = e != NULL ? (size_t)(e - s) : (size_t)n;
+			if ((e = memchr(s + i, '\r', j - i)) != NULL)
+				j = e - s;
+			if (memchr(s + i, '\0', j - i) != NULL)
+				p->info->flags |= MSG_BINARY;
+			if (!(p->info->flags & MSG_8BITBODY) &&
+			    has_8bit(s + i, j - i))
+				p->info->flags |= MSG_8BITBODY;
 			msg_wr_put(&p->wr, s + i, j - i);
 			col += j - i;
 			if (col > MSG_LINE_MAX)
@@ -1161,6 +1165,22 @@ copy_body(struct prep *p)
 	if (cr || col > 0)
 		msg_wr_put(&p->wr, "\r\n", 2);
 	return 0;
+}
+
+/* Any byte over 127?  Eight at a time: the body is most of a message. */
+static int
+has_8bit(const unsigned char *s, size_t n)
+{
+	uint64_t	w, acc = 0;
+	size_t		i;
+
+	for (i = 0; i + sizeof(w) <= n; i += sizeof(w)) {
+		memcpy(&w, s + i, sizeof(w));
+		acc |= w;
+	}
+	for (; i < n; i++)
+		acc |= s[i];
+	return (acc & 0x8080808080808080ULL) != 0;
 }
 
 int

@@ -1,6 +1,7 @@
 /*
- * submitd's SMTP client (see smtp.h).  One transaction per connection,
- * driven by one state machine on libevent; nothing here ever blocks.
+ * submitd's SMTP client (see smtp.h).  One transaction at a time on a
+ * connection, driven by one state machine on libevent; nothing here
+ * ever blocks.
  *
  * Each transaction has a read and a write event for its socket, a timer
  * for the relay's replies, and a zero timer through which ready() and
@@ -14,8 +15,24 @@
  * message has been read from the spool, so a failure or an abort in the
  * middle closes the connection without it and the relay drops the
  * message (RFC 5321 4.1.1.4).
+ *
+ * A connection outlives its transaction when the relay has just taken
+ * the message (or the RSET after refused recipients): smtp_free() keeps
+ * it, idle, for the next smtp_open() to the same relay, at most
+ * SMTP_IDLE_MAX of them and each for SMTP_IDLE_SECS, and at most
+ * SMTP_REUSE_MAX transactions on one.  Without that, every message cost
+ * the relay a session (accept, its DNS lookups, greeting, EHLO, TLS,
+ * AUTH), and messages finishing together made bursts of connections
+ * that overflow a small listen queue (OpenSMTPD's is 5): a dropped SYN
+ * waits a second, and with SYN cookies a dropped ACK leaves a
+ * connection nobody greets.  Anything the relay says on an idle
+ * connection (421, or closing it) ends it.  One that turns out to be
+ * gone when its next transaction begins, before the relay answered
+ * MAIL, hands that transaction to a new connection: the relay cannot
+ * have taken anything of it.
  */
 #include <sys/types.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 #include <netinet/in.h>
@@ -64,6 +81,7 @@ enum smtp_state {
 };
 
 struct smtp_txn {
+	TAILQ_ENTRY(smtp_txn)	 entry;		/* on the idle list */
 	struct smtp_conf	 conf;
 	smtp_ready_cb		 ready;
 	smtp_done_cb		 done;
@@ -83,6 +101,11 @@ struct smtp_txn {
 	int			 authed;
 	int			 announced;	/* ready() was made */
 	struct smtp_caps	 caps;
+	int			 idle;		/* kept, on the idle list */
+	int			 keep;		/* done; may serve another */
+	int			 reused;	/* came from the idle list */
+	int			 answered;	/* the relay answered MAIL */
+	int			 ntxn;		/* begun on this connection */
 
 	char			 in[SMTP_LINE_MAX];
 	size_t			 inoff, inlen;
@@ -94,6 +117,8 @@ struct smtp_txn {
 	size_t			 outoff, outlen, outcap;
 	int			 secret;	/* out holds a password */
 
+	char			*from;		/* copy, for MAIL again */
+	int			 flags;		/* of smtp_send() */
 	char			**rcpt;		/* copies, for RCPT and bad */
 	size_t			 nrcpt, nreplied;
 	struct smtp_badrcpt	*bad;
@@ -109,6 +134,16 @@ struct smtp_txn {
 };
 
 static void	 smtp_event(int, short, void *);
+static void	 smtp_connect(struct smtp_txn *);
+static void	 smtp_mail(struct smtp_txn *);
+static void	 smtp_retry(struct smtp_txn *);
+static int	 smtp_reusable(const struct smtp_txn *);
+static struct smtp_txn *smtp_idle_take(const struct smtp_conf *);
+static int	 smtp_idle_put(struct smtp_txn *);
+static void	 smtp_idle_end(struct smtp_txn *);
+static int	 smtp_conf_same(const struct smtp_conf *,
+		    const struct smtp_conf *);
+static void	 smtp_destroy(struct smtp_txn *);
 static void	 smtp_timeout(int, short, void *);
 static void	 smtp_deliver(int, short, void *);
 static void	 smtp_run(struct smtp_txn *);
@@ -144,6 +179,9 @@ static void	 smtp_close(struct smtp_txn *);
 static void	 smtp_clean(char *, size_t, const char *, size_t);
 static int	 smtp_addr_ok(const char *, int);
 static enum smtp_status smtp_status_of(int);
+
+static TAILQ_HEAD(, smtp_txn)	 idle = TAILQ_HEAD_INITIALIZER(idle);
+static int			 nidle;
 
 /*
  * Reply lines (RFC 5321 4.2): three digits, then "-" on every line but
@@ -233,9 +271,20 @@ smtp_open(const struct smtp_conf *conf, smtp_ready_cb ready,
     smtp_done_cb done, void *arg)
 {
 	struct smtp_txn		*t;
-	const struct sockaddr	*sa = (const struct sockaddr *)&conf->addr;
-	int			 one = 1;
+	struct timeval		 tv = { 0, 0 };
 
+	if ((t = smtp_idle_take(conf)) != NULL) {
+		t->conf = *conf;
+		if (t->conf.helo == NULL)
+			t->conf.helo = "localhost";
+		if (t->conf.timeout <= 0)
+			t->conf.timeout = SMTP_TIMEOUT;
+		t->ready = ready;
+		t->done = done;
+		t->arg = arg;
+		evtimer_add(&t->dev, &tv);	/* ready(), from the loop */
+		return t;
+	}
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return NULL;
 	t->conf = *conf;
@@ -257,33 +306,43 @@ smtp_open(const struct smtp_conf *conf, smtp_ready_cb ready,
 		smtp_finish(t, 0, SMTP_PERMFAIL, 0, "invalid HELO name");
 		return t;
 	}
+	smtp_connect(t);
+	return t;
+}
+
+/* A new connection to the relay, for t. */
+static void
+smtp_connect(struct smtp_txn *t)
+{
+	const struct sockaddr	*sa = (const struct sockaddr *)&t->conf.addr;
+	int			 one = 1;
+
 	t->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0);
 	if (t->fd == -1) {
 		smtp_finish(t, 0, SMTP_TEMPFAIL, 0,
 		    "cannot connect to relay: %s", strerror(errno));
-		return t;
+		return;
 	}
 	(void)setsockopt(t->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	event_set(&t->rev, t->fd, EV_READ, smtp_event, t);
 	event_set(&t->wev, t->fd, EV_WRITE, smtp_event, t);
-	if (connect(t->fd, sa, conf->addrlen) == -1 && errno != EINPROGRESS) {
+	if (connect(t->fd, sa, t->conf.addrlen) == -1 &&
+	    errno != EINPROGRESS) {
 		smtp_finish(t, 0, SMTP_TEMPFAIL, 0,
 		    "cannot connect to relay: %s", strerror(errno));
-		return t;
+		return;
 	}
 	/* even an immediate success is seen on the write event */
 	t->state = S_CONNECT;
 	smtp_arm(t);
 	smtp_update(t);
-	return t;
 }
 
 void
 smtp_send(struct smtp_txn *t, const char *from, char *const *rcpt,
     size_t nrcpt, int fd, off_t size, int flags)
 {
-	char	params[64] = "";
 	size_t	i;
 
 	if (t->state != S_READY)
@@ -319,10 +378,12 @@ smtp_send(struct smtp_txn *t, const char *from, char *const *rcpt,
 		return;
 	}
 
-	if ((t->rcpt = calloc(nrcpt, sizeof(*t->rcpt))) == NULL) {
+	if ((t->rcpt = calloc(nrcpt, sizeof(*t->rcpt))) == NULL ||
+	    (t->from = strdup(from)) == NULL) {
 		smtp_finish(t, 1, SMTP_TEMPFAIL, 0, "out of memory");
 		return;
 	}
+	t->flags = flags;
 	for (i = 0; i < nrcpt; i++) {
 		if ((t->rcpt[i] = strdup(rcpt[i])) == NULL) {
 			smtp_finish(t, 1, SMTP_TEMPFAIL, 0, "out of memory");
@@ -330,16 +391,39 @@ smtp_send(struct smtp_txn *t, const char *from, char *const *rcpt,
 		}
 		t->nrcpt++;
 	}
+	smtp_mail(t);
+}
 
+/* The envelope: MAIL FROM, and every RCPT TO when pipelining. */
+static void
+smtp_mail(struct smtp_txn *t)
+{
+	char	params[64] = "";
+	size_t	i;
+
+	/* a new connection after a retry may offer less */
+	if (t->caps.size > 0 && (uint64_t)t->msgsize > t->caps.size) {
+		smtp_finish(t, 1, SMTP_PERMFAIL, 0,
+		    "message too large for the relay (%lld > %llu)",
+		    (long long)t->msgsize, (unsigned long long)t->caps.size);
+		return;
+	}
+	if ((t->flags & SMTP_SMTPUTF8) && !t->caps.smtputf8) {
+		smtp_finish(t, 1, SMTP_PERMFAIL, 0,
+		    "relay does not offer SMTPUTF8");
+		return;
+	}
 	/* RFC 1870, RFC 6152, RFC 6531 */
 	if (t->caps.size > 0)
 		(void)snprintf(params, sizeof(params), " SIZE=%lld",
-		    (long long)size);
-	if ((flags & SMTP_BODY_8BITMIME) && t->caps.eightbitmime)
+		    (long long)t->msgsize);
+	if ((t->flags & SMTP_BODY_8BITMIME) && t->caps.eightbitmime)
 		(void)strlcat(params, " BODY=8BITMIME", sizeof(params));
-	if (flags & SMTP_SMTPUTF8)
+	if (t->flags & SMTP_SMTPUTF8)
 		(void)strlcat(params, " SMTPUTF8", sizeof(params));
-	smtp_cmd(t, S_MAIL, "MAIL FROM:<%s>%s", from, params);
+	t->ntxn++;
+	t->answered = 0;
+	smtp_cmd(t, S_MAIL, "MAIL FROM:<%s>%s", t->from, params);
 	/* RFC 2920: the envelope in one go, the replies read in order */
 	if (t->caps.pipelining)
 		for (i = 0; i < t->nrcpt; i++)
@@ -350,11 +434,26 @@ smtp_send(struct smtp_txn *t, const char *from, char *const *rcpt,
 void
 smtp_abort(struct smtp_txn *t)
 {
-	smtp_free(t);
+	if (t != NULL)
+		t->keep = 0;
+	smtp_destroy(t);
 }
 
+/* After done(): keep the connection for another transaction, or close. */
 void
 smtp_free(struct smtp_txn *t)
+{
+	if (t == NULL)
+		return;
+	if (t->keep && smtp_idle_put(t))
+		return;
+	if (t->keep && t->fd != -1 && smtp_queue(t, "QUIT\r\n", 6) == 0)
+		(void)smtp_flush(t);
+	smtp_destroy(t);
+}
+
+static void
+smtp_destroy(struct smtp_txn *t)
 {
 	size_t	i;
 
@@ -367,7 +466,135 @@ smtp_free(struct smtp_txn *t)
 		free(t->rcpt[i]);
 	free(t->rcpt);
 	free(t->bad);
+	free(t->from);
 	free(t);
+}
+
+/* May the connection serve another transaction once this one is done? */
+static int
+smtp_reusable(const struct smtp_txn *t)
+{
+	return t->fd != -1 && !t->eof && t->outlen == 0 && t->inlen == 0 &&
+	    t->ntxn < SMTP_REUSE_MAX;
+}
+
+static int
+smtp_conf_same(const struct smtp_conf *a, const struct smtp_conf *b)
+{
+	return a->addrlen == b->addrlen &&
+	    memcmp(&a->addr, &b->addr, a->addrlen) == 0 &&
+	    a->tls == b->tls && a->tlscfg == b->tlscfg &&
+	    (a->tlsname == NULL) == (b->tlsname == NULL) &&
+	    (a->tlsname == NULL || strcmp(a->tlsname, b->tlsname) == 0) &&
+	    (a->auth_user == NULL) == (b->auth_user == NULL) &&
+	    (a->auth_user == NULL ||
+	    (strcmp(a->auth_user, b->auth_user) == 0 &&
+	    (a->auth_pass == NULL) == (b->auth_pass == NULL) &&
+	    (a->auth_pass == NULL ||
+	    strcmp(a->auth_pass, b->auth_pass) == 0))) &&
+	    (a->helo == NULL) == (b->helo == NULL) &&
+	    (a->helo == NULL || strcmp(a->helo, b->helo) == 0);
+}
+
+/* The last connection kept for this relay, ready for a transaction. */
+static struct smtp_txn *
+smtp_idle_take(const struct smtp_conf *conf)
+{
+	struct smtp_conf	 c = *conf;
+	struct smtp_txn		*t;
+
+	if (c.helo == NULL)
+		c.helo = "localhost";
+	TAILQ_FOREACH(t, &idle, entry)
+		if (smtp_conf_same(&t->conf, &c))
+			break;
+	if (t == NULL)
+		return NULL;
+	TAILQ_REMOVE(&idle, t, entry);
+	nidle--;
+	t->idle = 0;
+	t->reused = 1;
+	event_del(&t->rev);
+	evtimer_del(&t->tev);
+	return t;
+}
+
+/*
+ * A transaction is over and the connection is clean: forget the
+ * transaction, keep the connection.  0 when there is no room.
+ */
+static int
+smtp_idle_put(struct smtp_txn *t)
+{
+	struct timeval	tv = { SMTP_IDLE_SECS, 0 };
+	size_t		i;
+
+	if (nidle >= SMTP_IDLE_MAX || !smtp_reusable(t))
+		return 0;
+	for (i = 0; i < t->nrcpt; i++)
+		free(t->rcpt[i]);
+	free(t->rcpt);
+	free(t->bad);
+	free(t->from);
+	t->rcpt = NULL;
+	t->bad = NULL;
+	t->from = NULL;
+	t->nrcpt = t->nreplied = t->nbad = 0;
+	t->flags = 0;
+	t->msgfd = -1;
+	t->msgsize = t->msgoff = 0;
+	t->bol = t->cr = t->dotq = 0;
+	t->rlines = 0;
+	memset(&t->res, 0, sizeof(t->res));
+	t->keep = t->reused = t->answered = t->announced = 0;
+	t->ready = NULL;
+	t->done = NULL;
+	t->arg = NULL;
+	evtimer_del(&t->dev);
+	event_del(&t->wev);
+	t->state = S_READY;
+	t->idle = 1;
+	TAILQ_INSERT_HEAD(&idle, t, entry);
+	nidle++;
+	/* whatever the relay says now ends it */
+	event_add(&t->rev, NULL);
+	evtimer_add(&t->tev, &tv);
+	return 1;
+}
+
+/* An idle connection's time is up, or the relay spoke or closed it. */
+static void
+smtp_idle_end(struct smtp_txn *t)
+{
+	TAILQ_REMOVE(&idle, t, entry);
+	nidle--;
+	t->idle = 0;
+	t->keep = 0;
+	if (t->fd != -1 && smtp_queue(t, "QUIT\r\n", 6) == 0)
+		(void)smtp_flush(t);
+	smtp_destroy(t);
+}
+
+/*
+ * The kept connection was gone before the relay answered this
+ * transaction's MAIL: nothing of it was taken, so it starts again on a
+ * connection of its own (once).
+ */
+static void
+smtp_retry(struct smtp_txn *t)
+{
+	log_debug("%s: kept connection to the relay lost, a new one",
+	    __func__);
+	smtp_close(t);
+	evtimer_del(&t->tev);
+	t->reused = 0;
+	t->eof = 0;
+	t->greeted = t->notls = t->authed = 0;
+	t->ntxn = 0;
+	t->rlines = 0;
+	t->nreplied = 0;
+	memset(&t->caps, 0, sizeof(t->caps));
+	smtp_connect(t);
 }
 
 /* Tear the connection down: events, TLS, socket, buffers. */
@@ -420,11 +647,17 @@ smtp_finish(struct smtp_txn *t, int quit, enum smtp_status status, int code,
 	t->res.nbad = t->nbad;
 	t->state = S_DONE;	/* a failing QUIT reports nothing more */
 
-	/* not after a partly written command: it would end in "QUIT" */
-	if (quit && t->fd != -1 && !t->eof && t->outlen == 0 &&
-	    smtp_queue(t, "QUIT\r\n", 6) == 0)
-		(void)smtp_flush(t);
-	smtp_close(t);
+	if (t->keep) {
+		/* for the next transaction: smtp_free() decides */
+		event_del(&t->rev);
+		event_del(&t->wev);
+	} else {
+		/* not after a partly written command: it would end in "QUIT" */
+		if (quit && t->fd != -1 && !t->eof && t->outlen == 0 &&
+		    smtp_queue(t, "QUIT\r\n", 6) == 0)
+			(void)smtp_flush(t);
+		smtp_close(t);
+	}
 	evtimer_del(&t->tev);
 	evtimer_add(&t->dev, &tv);
 }
@@ -449,6 +682,10 @@ smtp_timeout(int fd, short event, void *arg)
 	struct smtp_txn	*t = arg;
 	int		 s = t->conf.timeout;
 
+	if (t->idle) {
+		smtp_idle_end(t);
+		return;
+	}
 	switch (t->state) {
 	case S_CONNECT:
 		smtp_finish(t, 0, SMTP_TEMPFAIL, 0,
@@ -543,6 +780,10 @@ smtp_event(int fd, short event, void *arg)
 {
 	struct smtp_txn	*t = arg;
 
+	if (t->idle) {
+		smtp_idle_end(t);
+		return;
+	}
 	/* whatever the last operation waited for may have come */
 	t->rwant = t->wwant = 0;
 	if (t->state == S_CONNECT)
@@ -783,6 +1024,10 @@ smtp_flush(struct smtp_txn *t)
 static void
 smtp_lost(struct smtp_txn *t, int err)
 {
+	if (t->reused && t->state == S_MAIL && !t->answered) {
+		smtp_retry(t);
+		return;
+	}
 	if (err == 0 || err == ECONNRESET || err == EPIPE)
 		smtp_finish(t, 0, SMTP_TEMPFAIL, 0,
 		    "relay closed the connection");
@@ -882,6 +1127,12 @@ smtp_reply(struct smtp_txn *t)
 			    "relay refused authentication");
 		break;
 	case S_MAIL:
+		/* a kept connection the relay is closing (RFC 5321 3.8) */
+		if (code == 421 && t->reused && !t->answered) {
+			smtp_retry(t);
+			break;
+		}
+		t->answered = 1;
 		if (code != 250) {
 			smtp_refused(t, "MAIL", "relay refused the sender");
 			break;
@@ -906,10 +1157,11 @@ smtp_reply(struct smtp_txn *t)
 		smtp_arm(t);
 		break;
 	case S_DOT:
-		if (code / 100 == 2)
+		if (code / 100 == 2) {
+			t->keep = smtp_reusable(t);
 			smtp_finish(t, 1, SMTP_OK, code, "relay: %d %s", code,
 			    t->rtext);
-		else
+		} else
 			smtp_refused(t, "the message",
 			    "relay refused the message");
 		break;
@@ -969,6 +1221,8 @@ smtp_rcpt_failed(struct smtp_txn *t)
 		if (t->bad[i].code / 100 != 4)
 			break;
 	b = &t->bad[i < t->nbad ? i : 0];
+	/* the RSET went through: the connection is as good as new */
+	t->keep = t->rcode == 250 && smtp_reusable(t);
 	smtp_finish(t, 1, i < t->nbad ? SMTP_PERMFAIL : SMTP_TEMPFAIL,
 	    b->code, "relay refused %zu of %zu recipients (%d %s)", t->nbad,
 	    t->nrcpt, b->code, b->text);
@@ -1003,6 +1257,11 @@ smtp_next(struct smtp_txn *t)
 	}
 	t->state = S_READY;
 	evtimer_del(&t->tev);
+	if (t->from != NULL) {
+		/* a retry: smtp_send() was made already */
+		smtp_mail(t);
+		return;
+	}
 	evtimer_add(&t->dev, &tv);
 }
 
@@ -1130,9 +1389,10 @@ static int
 smtp_fill(struct smtp_txn *t)
 {
 	unsigned char	 buf[SMTP_CHUNK];
+	const unsigned char *e;
 	char		*o;
 	ssize_t		 n;
-	size_t		 want, i;
+	size_t		 want, i, end;
 
 	if (t->msgoff < t->msgsize) {
 		want = t->msgsize - t->msgoff < SMTP_CHUNK ?
@@ -1157,28 +1417,39 @@ smtp_fill(struct smtp_txn *t)
 		return -1;
 	}
 	o = t->out + t->outoff + t->outlen;
-	for (i = 0; i < (size_t)n; i++) {
+	for (i = 0; i < (size_t)n; ) {
 		if (t->cr) {
 			*o++ = '\r';
 			*o++ = '\n';
 			t->cr = 0;
 			t->bol = 1;
-			if (buf[i] == '\n')
+			if (buf[i] == '\n') {
+				i++;
 				continue;
+			}
 		}
 		if (buf[i] == '\r') {
 			t->cr = 1;
+			i++;
 			continue;
 		}
 		if (buf[i] == '\n') {
 			*o++ = '\r';
 			*o++ = '\n';
 			t->bol = 1;
+			i++;
 			continue;
 		}
 		if (t->bol && buf[i] == '.')
 			*o++ = '.';
-		*o++ = buf[i];
+		/* the rest of the line's text goes as it is, up to CR or LF */
+		e = memchr(buf + i, '\n', n - i);
+		end = e != NULL ? (size_t)(e - buf) : (size_t)n;
+		if ((e = memchr(buf + i, '\r', end - i)) != NULL)
+			end = e - buf;
+		memcpy(o, buf + i, end - i);
+		o += end - i;
+		i = end;
 		t->bol = 0;
 	}
 	t->msgoff += n;

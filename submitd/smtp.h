@@ -76,6 +76,15 @@ struct smtp_result {
 	size_t			 nbad;
 };
 
+/*
+ * A connection the relay has just taken a message on (or reset a
+ * transaction on) is kept for the next smtp_open() to the same relay.
+ */
+#define SMTP_IDLE_MAX		16	/* connections kept idle at most */
+#define SMTP_IDLE_SECS		5	/* how long one is kept unused */
+#define SMTP_REUSE_MAX		20	/* transactions on one connection;
+					   OpenSMTPD takes 100 a session */
+
 struct smtp_txn;
 typedef void (*smtp_ready_cb)(struct smtp_txn *, const struct smtp_caps *,
     void *);
@@ -113,7 +122,10 @@ void	 smtp_send(struct smtp_txn *, const char *from, char *const *rcpt,
  */
 void	 smtp_abort(struct smtp_txn *);
 
-/* After done(): close and free. */
+/*
+ * After done(): free the transaction; its connection is kept for another
+ * if the relay took the message (or the RSET), else closed.
+ */
 void	 smtp_free(struct smtp_txn *);
 
 /*

@@ -250,6 +250,13 @@ mh_start_smtpd()
 	sed "s/:.*/ $MH_MAILUSER/" "$DIR/dovecot/auth/passwd" \
 	    >"$DIR/smtpd/users" ||
 	    return 1
+	# OpenSMTPD's resolver asks DNS before the hosts file ("lookup bind
+	# file"), also for the reverse name of a client on 127.0.0.1: where
+	# the name server drops a query now and then, that connection's
+	# greeting waits 5 s.  Its own resolv.conf, in its namespace, asks
+	# the hosts file first.
+	{ grep -v '^lookup' /etc/resolv.conf 2>/dev/null
+	  echo "lookup file bind"; } >"$DIR/smtpd/resolv.conf" || return 1
 	if ! smtpd -n -f "$DIR/smtpd/smtpd.conf" >"$DIR/smtpd.log" 2>&1; then
 		mh_err "bad smtpd.conf"
 		mh_tail "$DIR/smtpd.log"
@@ -259,9 +266,11 @@ mh_start_smtpd()
 	mh_spawn smtpd "$DIR/smtpd.log" \
 	    unshare -m --propagation private sh -c '
 		mount --bind "$1" /var/spool &&
+		{ mount --bind "$4" /etc/resolv.conf 2>/dev/null || :; } &&
 		mount --bind "$2" "$(readlink -f /var/run)" &&
 		exec smtpd -d -f "$3"' sh \
-	    "$DIR/smtpd/spool" "$DIR/smtpd/run" "$DIR/smtpd/smtpd.conf"
+	    "$DIR/smtpd/spool" "$DIR/smtpd/run" "$DIR/smtpd/smtpd.conf" \
+	    "$DIR/smtpd/resolv.conf"
 	mh_wait smtpd "$DIR/smtpd.log" "$MH_SMTP_PORT"
 }
 

@@ -2,7 +2,8 @@
 #
 # bench.sh -- measure the IMAP backend directly and through imapxd in one
 # run and print each figure for both, the ratio proxy/direct and whether
-# its target is met.  See regress/bench/README.md.
+# its target is met; SUBMIT against SMTP straight to the MTA likewise.
+# See regress/bench/README.md.
 #
 # Every setting below can be overridden from the environment, e.g.
 #	DIRECT=127.0.0.1:10143 PROXY=127.0.0.1:1143 ROUNDS=1 sh bench.sh
@@ -43,9 +44,15 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 : "${XEXEC_WARMUP:=50}"
 : "${XEXEC_CLIENTS:=20}"
 : "${XEXEC_SECS:=10}"
+: "${SMTP=127.0.0.1:10025}"		# the MTA (demo OpenSMTPD); empty: skip
+: "${SUBMIT_SIZES:=2k 1M}"
+: "${SUBMIT_CLIENTS:=1 16}"
+: "${SUBMIT_SECS:=1}"		# each figure's window; the MTA's deliveries
+: "${SUBMIT_WARMUP:=0.5}"		# are waited for after it, and take longer
+: "${SUBMIT_ROUNDS:=2}"		# per case, each kind of sending
 : "${ROUNDS:=3}"			# direct/proxy pairs per figure, ABBA
 : "${CLIENT_CPU=0}"		# pin single-connection clients; empty: no
-: "${TESTS:=latency logins fetch pipeline idle xexec}"
+: "${TESTS:=latency logins fetch pipeline idle xexec submit}"
 : "${TLS_TESTS:=latency logins fetch pipeline}"
 : "${NO_DEMO:=0}"			# 1: never start the demo
 : "${STRICT:=0}"			# 1: exit 1 when a target is missed
@@ -145,6 +152,22 @@ figure()
 	esac
 }
 
+# mail KIND SIZE CLIENTS: one figure of the SUBMIT table.  KIND submit:
+# SUBMIT through imapxd; keep: SMTP to the MTA, one connection per
+# client (as submitd keeps its own); conn: SMTP, a connection for each
+# message.  Each waits until what it sent is delivered, then expunges it.
+mail()
+{
+	case $1 in
+	submit)	_o="$(opts proxy) submit" ;;
+	conn)	_o="-a $SMTP smtp -M" ;;
+	keep)	_o="-a $SMTP smtp" ;;
+	esac
+	# shellcheck disable=SC2086
+	run "mail-$2-$3" "$1 $2 x $3" $_o $load -c "$3" -s "$2" \
+	    -t "$SUBMIT_SECS" -q "$SUBMIT_WARMUP" -I "$DIRECT"
+}
+
 # probe PATH: does the path greet us and let BENCH_USER in?
 probe()
 {
@@ -186,7 +209,7 @@ function agg(key,	n, i, a, parts, s) {
 	isort(a, n)
 	if (key ~ /_max_/)
 		return a[n]
-	if (key ~ /(errors|refused|failed|dropped)$/) {
+	if (key ~ /(errors|refused|failed|dropped|stalled|undelivered)$/) {
 		s = 0
 		for (i = 1; i <= n; i++)
 			s += a[i]
@@ -258,6 +281,8 @@ $1 == "meta" {
 {
 	key = $1 SUBSEP $2
 	vals[key] = vals[key] " " $3
+	if ($1 ~ /^mail-/ && !seen[$1])
+		mails[++nmail] = $1
 	seen[$1] = 1
 }
 END {
@@ -327,7 +352,8 @@ END {
 		    " processes found; set IMAPXD_PIDFILE)"
 	for (k in vals) {
 		split(k, kk, SUBSEP)
-		if (kk[2] ~ /(errors|refused|failed|dropped)$/ && agg(k) > 0)
+		if (kk[2] ~ /(errors|refused|failed|dropped|stalled|undelivered)$/ &&
+		    agg(k) > 0)
 			printf "  note: %s %s %d\n", kk[1], kk[2], agg(k)
 	}
 	if (seen["relay"]) {
@@ -390,7 +416,37 @@ END {
 		row("pipelined NOOPs/s", "direct", "tls", "pipe_ops_per_s")
 		row("slowest batch (ms)", "direct", "tls", "pipe_batch_max_ms")
 	}
-	if (seen["proxy"])
+	if (nmail > 0) {
+		printf "\nSUBMIT: messages/s through imapxd and submitd to the" \
+		    " MTA on %s against\nthe same messages by SMTP straight to" \
+		    " it, on one connection per client (as\nsubmitd keeps its" \
+		    " own), and on a new connection for each message\n",
+		    meta["smtp"]
+		printf "%-34s %10s %10s %7s  %-9s %s\n", "figure", "direct",
+		    "SUBMIT", "ratio", "target", "result"
+	}
+	for (i = 1; i <= nmail; i++) {
+		c = mails[i]
+		split(c, cp, "-")
+		n = cp[3]
+		label = cp[2] ", " n " client" (n == 1 ? "" : "s")
+		row2(label " msgs/s", c, "smtp_msgs_per_s", c,
+		    "submit_msgs_per_s", ">=", 0.90)
+		if ((c, "submit_msgs_per_s") in vals)
+			printf "  per round: direct%s  SUBMIT%s\n",
+			    vals[c, "smtp_msgs_per_s"],
+			    vals[c, "submit_msgs_per_s"]
+		row2("  direct, a connection each", c,
+		    "smtpconn_msgs_per_s", c, "submit_msgs_per_s")
+		if ((c, "smtpconn_msgs_per_s") in vals)
+			printf "  per round: direct%s\n",
+			    vals[c, "smtpconn_msgs_per_s"]
+		row2("  p50 per message (ms)", c, "smtp_p50_ms", c,
+		    "submit_p50_ms")
+		row2("  p50, a connection each (ms)", c, "smtpconn_p50_ms", c,
+		    "submit_p50_ms")
+	}
+	if (seen["proxy"] || nmail > 0)
 		printf "\ntargets missed: %d\n", missed
 	exit (meta["strict"] == 1 && missed > 0)
 }' "$1"
@@ -541,6 +597,35 @@ if has "$TESTS" xexec; then
 	fi
 fi
 
+# ---- SUBMIT, against the same messages sent to the MTA by SMTP: for each
+# size and number of clients, the three ways in turn, the order reversed
+# every other round
+
+if has "$TESTS" submit; then
+	if ! has "$paths" proxy; then
+		log "SUBMIT is measured through imapxd only: skipped"
+	elif [ -z "$SMTP" ]; then
+		log "no MTA address (SMTP): SUBMIT skipped"
+	else
+		for sz in $SUBMIT_SIZES; do
+			for n in $SUBMIT_CLIENTS; do
+				r=1
+				while [ "$r" -le "$SUBMIT_ROUNDS" ]; do
+					if [ $((r % 2)) = 1 ]; then
+						order="submit conn keep"
+					else
+						order="keep conn submit"
+					fi
+					for k in $order; do
+						mail "$k" "$sz" "$n"
+					done
+					r=$((r + 1))
+				done
+			done
+		done
+	fi
+fi
+
 # ---- the table
 
 now=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
@@ -555,6 +640,7 @@ now=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
 	echo "meta proxy_tls $PROXY_TLS"
 	echo "meta floor $FLOOR"
 	echo "meta xexec_program $XEXEC_PROGRAM"
+	echo "meta smtp $SMTP"
 	echo "meta strict $STRICT"
 } >> "$raw"
 report "$raw"

@@ -14,9 +14,12 @@
  * the cheapest possible proxy, a yardstick for what any proxy costs on
  * the machine at hand.  The xexec subcommands measure XEXEC through
  * imapxd and execd against a bare fork and exec of the module's program.
+ * submit and smtp send the same messages through SUBMIT and by SMTP
+ * straight to the MTA, one process per client with a blocking socket.
  */
 
 #include <sys/types.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -53,6 +56,11 @@
 #define SYNC_BUFSZ	(256 * 1024)	/* input buffer, one connection */
 #define ASYNC_BUFSZ	4096		/* input buffer, each of many */
 #define MAX_SAMPLES	(16 * 1024 * 1024)
+#define MAIL_SAMPLES	65536		/* latencies kept, each mail client */
+#define SMTP_CAP_SIZE	0x01		/* EHLO offered SIZE (RFC 1870) */
+#define SMTP_CONN_MAILS	100		/* OpenSMTPD's max-mails default */
+#define MAIL_GRACE	5		/* s after the window for the last */
+#define MAIL_DELIVERY	120		/* s to wait for the deliveries */
 
 enum {
 	TLS_NONE,
@@ -87,6 +95,12 @@ enum {
 	M_LOGINS,		/* LOGOUT, and the caller starts again */
 	M_IDLE,			/* IDLE, and stays */
 	M_XEXEC			/* XEXEC, again and again */
+};
+
+/* How the submit and smtp subcommands send a message. */
+enum {
+	MAIL_SUBMIT,		/* SUBMIT on an IMAP session */
+	MAIL_SMTP		/* SMTP to the MTA */
 };
 
 /* What astep() tells its caller. */
@@ -130,6 +144,7 @@ struct conn {
 struct opts {
 	struct target		 target;
 	struct target		 listen;
+	struct target		 inbox;		/* -I: the INBOXes' server */
 	int			 tls;
 	const char		*user;
 	const char		*pass;
@@ -157,6 +172,8 @@ struct opts {
 	const char		*pidfile;
 	const char		*procname;
 	const char		*program;
+	const char		*domain;
+	int			 permsg;
 	pid_t			 pid;
 };
 
@@ -187,6 +204,26 @@ struct fetchinfo {
 	long long		 uid;
 	long long		 size;
 	long long		 messages;
+};
+
+/* A message of the submit and smtp subcommands (mail_make). */
+struct mail {
+	char			*raw;		/* the message, then CRLF */
+	size_t			 rawlen;	/* without that CRLF */
+	char			*wire;		/* dot-stuffed, then "." */
+	size_t			 wirelen;
+	size_t			 idoff;		/* of the Message-ID's counter */
+	uint32_t		 seq;
+	char			 addr[192];	/* From, To and the envelope */
+};
+
+/* What one mail client did, in memory it shares with the parent. */
+struct mailstat {
+	long long		 done;		/* accepted within the window */
+	long long		 accepted;	/* at all, warm-up included */
+	long long		 refused;
+	size_t			 nlat;
+	double			 lat[MAIL_SAMPLES];	/* ms, in the window */
 };
 
 static __dead void	 usage(void);
@@ -233,7 +270,9 @@ static int		 find_roots(pid_t **);
 static void		 mem_measure(const pid_t *, int, struct mem *);
 static void		 cb_fetchinfo(char *, size_t, void *);
 static void		 cb_status(char *, size_t, void *);
+static void		 cb_uidnext(char *, size_t, void *);
 static void		 fetch_info(struct conn *, struct fetchinfo *);
+static void		 fill_lines(char *, char *);
 static char		*make_message(long long);
 static int		 cmd_probe(void);
 static int		 cmd_latency(void);
@@ -246,6 +285,25 @@ static double		 spawn_once(void);
 static void		 cb_xexec(char *, size_t, void *);
 static int		 cmd_xexec(void);
 static int		 cmd_xexecs(void);
+static void		 mail_make(struct mail *, long long, const char *);
+static void		 mail_next(struct mail *);
+static int		 smtp_reply(struct conn *, int *);
+static int		 smtp_cmd(struct conn *, int *, const char *, ...)
+			    __attribute__((__format__(__printf__, 3, 4)));
+static int		 smtp_connect(struct conn *);
+static void		 smtp_quit(struct conn *);
+static int		 smtp_mail(struct conn *, const struct mail *, int);
+static int		 submit_mail(struct conn *, const struct mail *);
+static __dead void	 mail_client(int, long long, struct mailstat *,
+			    volatile double *, int, int);
+static void		 inbox_open(struct conn *, long long, long long *,
+			    long long *);
+static int		 inbox_wait(struct conn *, const long long *,
+			    const long long *, const struct mailstat *,
+			    double *);
+static int		 cmd_mail(int);
+static int		 cmd_submit(void);
+static int		 cmd_smtp(void);
 static void		 on_signal(int);
 static void		 relay_close(struct relay *);
 static int		 relay_io(struct relay *, int, short);
@@ -255,6 +313,7 @@ static volatile sig_atomic_t quit;
 static struct opts	 o;
 static struct tls_config *tlscfg;
 static unsigned int	 tagseq;
+static char		 smtp_last[128];	/* the last SMTP reply line */
 
 static const struct {
 	const char	*name;
@@ -269,6 +328,8 @@ static const struct {
 	{ "idle",	cmd_idle },
 	{ "xexec",	cmd_xexec },
 	{ "xexecs",	cmd_xexecs },
+	{ "submit",	cmd_submit },
+	{ "smtp",	cmd_smtp },
 	{ "relay",	cmd_relay },
 };
 
@@ -279,7 +340,9 @@ static const struct option longopts[] = {
 	{ "cpu",	required_argument,	NULL,	'C' },
 	{ "clients",	required_argument,	NULL,	'c' },
 	{ "digits",	required_argument,	NULL,	'D' },
+	{ "domain",	required_argument,	NULL,	'e' },
 	{ "first",	required_argument,	NULL,	'F' },
+	{ "inbox",	required_argument,	NULL,	'I' },
 	{ "hold",	required_argument,	NULL,	'H' },
 	{ "pid",	required_argument,	NULL,	'k' },
 	{ "limit",	required_argument,	NULL,	'L' },
@@ -288,6 +351,7 @@ static const struct option longopts[] = {
 	{ "count",	required_argument,	NULL,	'n' },
 	{ "users",	required_argument,	NULL,	'N' },
 	{ "pass",	required_argument,	NULL,	'p' },
+	{ "per-message", no_argument,		NULL,	'M' },
 	{ "load-pass",	required_argument,	NULL,	'P' },
 	{ "pidfile",	required_argument,	NULL,	'f' },
 	{ "program",	required_argument,	NULL,	'E' },
@@ -330,6 +394,12 @@ usage(void)
 	    "  xexecs    -c clients -t secs: XEXEC echo x in a loop on "
 	    "each of\n"
 	    "            -c sessions, one load user each\n"
+	    "  submit    -c clients -t secs -q warm-up -s size: SUBMIT {n} "
+	    "in a loop on\n"
+	    "            each of -c sessions, from and to its load user\n"
+	    "  smtp      -c clients -t secs -q warm-up -s size [-M]: the same "
+	    "messages\n"
+	    "            by SMTP to the MTA at -a; -M: a connection for each\n"
 	    "options:\n"
 	    "  -a, --addr host:port     loopback address (127.0.0.1:10143)\n"
 	    "  -T, --tls                implicit TLS, certificate not "
@@ -342,6 +412,12 @@ usage(void)
 	    " count (load0001..2000)\n"
 	    "  -B, --spin               busy-poll reads (single-connection "
 	    "commands)\n"
+	    "  -e, --domain domain      the load users' mail domain "
+	    "(example.test)\n"
+	    "  -I, --inbox host:port    submit, smtp: wait until every "
+	    "message is in its\n"
+	    "                           INBOX on this IMAP server "
+	    "(plaintext)\n"
 	    "  -C, --cpu n              run on CPU n only\n"
 	    "  -W, --timeout secs       limit for one protocol step (30)\n"
 	    "  -L, --limit secs         limit for the whole run (900)\n");
@@ -1101,6 +1177,19 @@ cb_status(char *line, size_t len, void *arg)
 		*messages = strtoll(p + 9, NULL, 10);
 }
 
+/* "* STATUS box (... UIDNEXT n)" */
+static void
+cb_uidnext(char *line, size_t len, void *arg)
+{
+	long long	*uidnext = arg;
+	const char	*p;
+
+	(void)len;
+	if (strncasecmp(line, "* STATUS ", 9) == 0 &&
+	    (p = strstr(line, "UIDNEXT ")) != NULL)
+		*uidnext = strtoll(p + 8, NULL, 10);
+}
+
 static void
 fetch_info(struct conn *c, struct fetchinfo *fi)
 {
@@ -1111,35 +1200,19 @@ fetch_info(struct conn *c, struct fetchinfo *fi)
 }
 
 /*
- * A message of exactly size bytes: a few headers, then lines of 76
- * printable characters and CRLF from a fixed pseudo-random sequence,
- * so every run stores the same bytes.
+ * Lines of (up to) 76 printable characters and CRLF from p up to end,
+ * from a fixed pseudo-random sequence, so every run stores the same
+ * bytes; end - p must be at least 2.
  */
-static char *
-make_message(long long size)
+static void
+fill_lines(char *p, char *end)
 {
 	static const char	 alpha[] =
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 	    " .,;:-_+=()/?!";
-	char			*m, *p, *end;
 	uint64_t		 x = 0x9e3779b97f4a7c15ULL;
-	int			 hl, i, n;
+	int			 i, n;
 
-	if ((m = malloc(size + 1)) == NULL)
-		err(1, NULL);
-	hl = snprintf(m, size + 1,
-	    "From: load <load@example.test>\r\n"
-	    "To: load <load@example.test>\r\n"
-	    "Subject: imapx-bench %lld bytes\r\n"
-	    "Date: Thu, 01 Jan 2026 00:00:00 +0000\r\n"
-	    "Message-ID: <imapx-bench-%lld@example.test>\r\n"
-	    "MIME-Version: 1.0\r\n"
-	    "Content-Type: text/plain; charset=us-ascii\r\n"
-	    "\r\n", size, size);
-	if (hl < 0 || hl + 2 > size)
-		errx(1, "size %lld too small for a message", size);
-	p = m + hl;
-	end = m + size;
 	while (p < end) {
 		n = end - p - 2;
 		if (n > 76)
@@ -1156,7 +1229,30 @@ make_message(long long size)
 		*p++ = '\r';
 		*p++ = '\n';
 	}
-	*p = '\0';
+}
+
+/* A message of exactly size bytes: a few headers, then fill_lines(). */
+static char *
+make_message(long long size)
+{
+	char	*m;
+	int	 hl;
+
+	if ((m = malloc(size + 1)) == NULL)
+		err(1, NULL);
+	hl = snprintf(m, size + 1,
+	    "From: load <load@example.test>\r\n"
+	    "To: load <load@example.test>\r\n"
+	    "Subject: imapx-bench %lld bytes\r\n"
+	    "Date: Thu, 01 Jan 2026 00:00:00 +0000\r\n"
+	    "Message-ID: <imapx-bench-%lld@example.test>\r\n"
+	    "MIME-Version: 1.0\r\n"
+	    "Content-Type: text/plain; charset=us-ascii\r\n"
+	    "\r\n", size, size);
+	if (hl < 0 || hl + 2 > size)
+		errx(1, "size %lld too small for a message", size);
+	fill_lines(m + hl, m + size);
+	m[size] = '\0';
 	return m;
 }
 
@@ -2204,6 +2300,573 @@ cmd_xexecs(void)
 	return done > 0 ? 0 : 1;
 }
 
+/*
+ * A message for submit and smtp, made once per client: raw is the RFC
+ * 5322 message and the CRLF that ends SUBMIT's command after its
+ * literal; wire is the same message dot-stuffed and ended by "." (RFC
+ * 5321 4.5.2), what follows DATA, the bytes submitd sends the relay for
+ * raw.  mail_next() gives each message a Message-ID of its own.
+ */
+static void
+mail_make(struct mail *m, long long size, const char *addr)
+{
+	const char	*dom;
+	char		 hdr[1024];
+	size_t		 i;
+	int		 hl, idl, bol = 1;
+
+	memset(m, 0, sizeof(*m));
+	if (strlcpy(m->addr, addr, sizeof(m->addr)) >= sizeof(m->addr) ||
+	    (dom = strchr(addr, '@')) == NULL)
+		errx(2, "bad address %s", addr);
+	idl = snprintf(hdr, sizeof(hdr),
+	    "From: %s\r\n"
+	    "To: %s\r\n"
+	    "Subject: imapx-bench %lld bytes\r\n"
+	    "Date: Thu, 01 Jan 2026 00:00:00 +0000\r\n"
+	    "Message-ID: <imapx-bench.%08x%08x.", addr, addr, size,
+	    arc4random(), arc4random());
+	hl = idl < 0 ? -1 : snprintf(hdr + idl, sizeof(hdr) - idl,
+	    "%010u%s>\r\n"
+	    "MIME-Version: 1.0\r\n"
+	    "Content-Type: text/plain; charset=us-ascii\r\n"
+	    "\r\n", 0, dom);
+	if (hl < 0 || (size_t)(idl + hl) >= sizeof(hdr))
+		errx(2, "address %s too long", addr);
+	hl += idl;
+	if (hl + 2 > size)
+		errx(2, "size %lld too small for a message", size);
+	m->idoff = idl;
+	m->rawlen = size;
+	if ((m->raw = malloc(size + 2)) == NULL ||
+	    (m->wire = malloc(2 * size + 3)) == NULL)
+		err(1, NULL);
+	memcpy(m->raw, hdr, hl);
+	fill_lines(m->raw + hl, m->raw + size);
+	memcpy(m->raw + size, "\r\n", 2);
+	/* No header line starts with ".": idoff is the same in wire. */
+	for (i = 0; i < (size_t)size; i++) {
+		if (bol && m->raw[i] == '.')
+			m->wire[m->wirelen++] = '.';
+		m->wire[m->wirelen++] = m->raw[i];
+		bol = m->raw[i] == '\n';
+	}
+	memcpy(m->wire + m->wirelen, ".\r\n", 3);
+	m->wirelen += 3;
+}
+
+static void
+mail_next(struct mail *m)
+{
+	char	id[16];
+
+	snprintf(id, sizeof(id), "%010u", ++m->seq);
+	memcpy(m->raw + m->idoff, id, 10);
+	memcpy(m->wire + m->idoff, id, 10);
+}
+
+/*
+ * One SMTP reply: the code of its last line.  With caps, the EHLO
+ * keywords that matter here are noted.
+ */
+static int
+smtp_reply(struct conn *c, int *caps)
+{
+	char	*line;
+	size_t	 len;
+
+	for (;;) {
+		sync_line(c, &line, &len);
+		c->lit = 0;	/* a reply never announces a literal */
+		if (len < 3 || !isdigit((unsigned char)line[0]) ||
+		    !isdigit((unsigned char)line[1]) ||
+		    !isdigit((unsigned char)line[2]) ||
+		    (len > 3 && line[3] != ' ' && line[3] != '-'))
+			errx(1, "%s: not an SMTP reply: %.100s",
+			    o.target.name, line);
+		if (caps != NULL && len >= 8 &&
+		    strncasecmp(line + 4, "SIZE", 4) == 0 &&
+		    (len == 8 || line[8] == ' '))
+			*caps |= SMTP_CAP_SIZE;
+		if (len == 3 || line[3] == ' ') {
+			strlcpy(smtp_last, line, sizeof(smtp_last));
+			return (line[0] - '0') * 100 + (line[1] - '0') * 10 +
+			    line[2] - '0';
+		}
+	}
+}
+
+static int
+smtp_cmd(struct conn *c, int *caps, const char *fmt, ...)
+{
+	char	cmd[512];
+	va_list	ap;
+	int	n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(cmd, sizeof(cmd) - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(cmd) - 2)
+		errx(1, "command too long");
+	memcpy(cmd + n, "\r\n", 2);
+	sync_write(c, cmd, n + 2);
+	return smtp_reply(c, caps);
+}
+
+/*
+ * Connect to the MTA, read its greeting and say EHLO; c->in is the
+ * caller's.  Returns the EHLO capabilities (SMTP_CAP_*).
+ */
+static int
+smtp_connect(struct conn *c)
+{
+	struct timeval	tv;
+	int		caps = 0;
+
+	c->litbytes = 0;
+	if (conn_socket(c, 0) == -1)
+		err(1, "connect %s", o.target.name);
+	tv.tv_sec = o.timeout;
+	tv.tv_usec = 0;
+	if (setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ==
+	    -1 || setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv,
+	    sizeof(tv)) == -1)
+		err(1, "setsockopt");
+	if (smtp_reply(c, NULL) != 220)
+		errx(1, "%s: greeting: %s", o.target.name, smtp_last);
+	if (smtp_cmd(c, &caps, "EHLO imapx-bench.%s", o.domain) != 250)
+		errx(1, "%s: EHLO: %s", o.target.name, smtp_last);
+	return caps;
+}
+
+/*
+ * QUIT, written and not waited for, then close: what submitd does
+ * after the reply to its final ".".
+ */
+static void
+smtp_quit(struct conn *c)
+{
+	sync_write(c, "QUIT\r\n", 6);
+	close(c->fd);
+	c->fd = -1;
+}
+
+/* One transaction, envelope as submitd gives it: 1 accepted, 0 refused. */
+static int
+smtp_mail(struct conn *c, const struct mail *m, int caps)
+{
+	int	code;
+
+	if (caps & SMTP_CAP_SIZE)
+		code = smtp_cmd(c, NULL, "MAIL FROM:<%s> SIZE=%zu", m->addr,
+		    m->rawlen);
+	else
+		code = smtp_cmd(c, NULL, "MAIL FROM:<%s>", m->addr);
+	if (code != 250)
+		goto refused;
+	if ((code = smtp_cmd(c, NULL, "RCPT TO:<%s>", m->addr)) != 250 &&
+	    code != 251)
+		goto refused;
+	if (smtp_cmd(c, NULL, "DATA") != 354)
+		goto refused;
+	sync_write(c, m->wire, m->wirelen);
+	if (smtp_reply(c, NULL) == 250)
+		return 1;
+	warnx("%s: message refused: %.100s", o.target.name, smtp_last);
+	return 0;
+ refused:
+	warnx("%s: refused: %.100s", o.target.name, smtp_last);
+	if (smtp_cmd(c, NULL, "RSET") != 250)
+		errx(1, "%s: RSET: %s", o.target.name, smtp_last);
+	return 0;
+}
+
+/* SUBMIT {n} and the message (doc/submit.md): 1 OK, 0 NO. */
+static int
+submit_mail(struct conn *c, const struct mail *m)
+{
+	char	 cmd[64], tag[16], *line;
+	size_t	 len;
+	int	 n, r;
+
+	snprintf(tag, sizeof(tag), "s%u", ++tagseq);
+	n = snprintf(cmd, sizeof(cmd), "%s SUBMIT {%zu}\r\n", tag, m->rawlen);
+	sync_write(c, cmd, n);
+	for (;;) {
+		sync_line(c, &line, &len);
+		if (line[0] == '+')
+			break;
+		if ((r = resp_status(line, len, tag)) == RESP_NONE)
+			continue;
+		if (r == RESP_NO) {
+			warnx("%s: SUBMIT refused: %.100s", o.target.name,
+			    line);
+			return 0;
+		}
+		errx(1, "%s: SUBMIT: %.100s", o.target.name, line);
+	}
+	/* The literal and the command's CRLF in one write. */
+	sync_write(c, m->raw, m->rawlen + 2);
+	for (;;) {
+		sync_line(c, &line, &len);
+		if (c->cont) {
+			c->cont = 0;
+			continue;
+		}
+		if ((r = resp_status(line, len, tag)) == RESP_NONE)
+			continue;
+		if (r == RESP_OK)
+			return 1;
+		if (r == RESP_NO) {
+			warnx("%s: SUBMIT refused: %.100s", o.target.name,
+			    line);
+			return 0;
+		}
+		errx(1, "%s: SUBMIT: %.100s", o.target.name, line);
+	}
+}
+
+/*
+ * Client i of submit and smtp, in a process of its own: log in or say
+ * EHLO, tell the parent, wait for the start (and its turn), then send
+ * messages one after the other until the window ends.  A message counts
+ * when it is accepted within the window, which opens o.settle seconds
+ * after the start: by then every client is sending.
+ */
+static __dead void
+mail_client(int mode, long long i, struct mailstat *st,
+    volatile double *start, int ready, int go)
+{
+	struct conn	 c;
+	struct mail	 m;
+	char		 user[64], addr[192], b;
+	double		 t0, t1, wstart, wend;
+	int		 caps = 0, ok, sent = 0;
+
+	load_user(user, sizeof(user), i);
+	snprintf(addr, sizeof(addr), "%s@%s", user, o.domain);
+	mail_make(&m, o.size, addr);
+	memset(&c, 0, sizeof(c));
+	c.fd = -1;
+	if (mode == MAIL_SUBMIT) {
+		sync_open(&c, SYNC_BUFSZ);
+		sync_login(&c, user, o.lpass);
+	} else {
+		if ((c.in = malloc(SYNC_BUFSZ)) == NULL)
+			err(1, NULL);
+		c.insz = SYNC_BUFSZ;
+		if (!o.permsg)
+			caps = smtp_connect(&c);
+	}
+	if (write(ready, "", 1) != 1)
+		err(1, "ready");
+	close(ready);
+	/* The parent closes go at the start. */
+	while (read(go, &b, 1) == -1 && errno == EINTR)
+		;
+	close(go);
+	wstart = *start + o.settle;
+	wend = wstart + o.secs;
+	/*
+	 * The clients begin one after the other over the first half of
+	 * the warm-up: all at once, they are a burst of connections that
+	 * overflows a small listen queue (OpenSMTPD's is 5) on either path.
+	 */
+	if (o.clients > 1)
+		usleep(o.settle / 2 * i / o.clients * 1e6);
+	while ((t0 = now()) < wend) {
+		mail_next(&m);
+		if (mode == MAIL_SUBMIT)
+			ok = submit_mail(&c, &m);
+		else {
+			/* OpenSMTPD takes 100 a session by default. */
+			if (!o.permsg && sent == SMTP_CONN_MAILS) {
+				smtp_quit(&c);
+				caps = smtp_connect(&c);
+				sent = 0;
+			}
+			if (o.permsg)
+				caps = smtp_connect(&c);
+			ok = smtp_mail(&c, &m, caps);
+			sent++;
+			if (o.permsg)
+				smtp_quit(&c);
+		}
+		t1 = now();
+		if (!ok) {
+			st->refused++;
+			continue;
+		}
+		st->accepted++;
+		if (t1 < wstart || t1 >= wend)
+			continue;
+		st->done++;
+		if (st->nlat < MAIL_SAMPLES)
+			st->lat[st->nlat++] = (t1 - t0) * 1e3;
+	}
+	if (mode == MAIL_SUBMIT)
+		sync_logout(&c);
+	else if (!o.permsg)
+		smtp_quit(&c);
+	_exit(0);
+}
+
+/*
+ * The INBOX of each client's load user on o.inbox, plaintext, logged in
+ * for inbox_wait(); its message count and UIDNEXT now in counts and
+ * uidnext.
+ */
+static void
+inbox_open(struct conn *cs, long long n, long long *counts,
+    long long *uidnext)
+{
+	struct target	 saved = o.target;
+	char		 user[64];
+	long long	 i;
+	int		 tls = o.tls;
+
+	o.target = o.inbox;
+	o.tls = TLS_NONE;
+	for (i = 0; i < n; i++) {
+		load_user(user, sizeof(user), i);
+		sync_open(&cs[i], SYNC_BUFSZ);
+		sync_login(&cs[i], user, o.lpass);
+		counts[i] = uidnext[i] = -1;
+		if (sync_cmd(&cs[i], cb_status, &counts[i],
+		    "STATUS INBOX (MESSAGES)") != RESP_OK || counts[i] < 0 ||
+		    sync_cmd(&cs[i], cb_uidnext, &uidnext[i],
+		    "STATUS INBOX (UIDNEXT)") != RESP_OK || uidnext[i] < 1)
+			errx(1, "%s: STATUS INBOX failed", o.inbox.name);
+	}
+	o.target = saved;
+	o.tls = tls;
+}
+
+/*
+ * Wait until every message a client had accepted is in its INBOX, so
+ * that the next figure does not pay for this one's deliveries, then
+ * expunge them (the UIDs from uidnext on): repeated runs must not fill
+ * the mail host.  Returns how many are missing after MAIL_DELIVERY
+ * seconds (0: all there), the time it took in *secs.  Closes the
+ * connections.
+ */
+static int
+inbox_wait(struct conn *cs, const long long *before,
+    const long long *uidnext, const struct mailstat *st, double *secs)
+{
+	struct target	 saved = o.target;
+	double		 t0 = now();
+	long long	 i, n, missing;
+
+	o.target = o.inbox;
+	for (;;) {
+		missing = 0;
+		for (i = 0; i < o.clients; i++) {
+			n = -1;
+			if (sync_cmd(&cs[i], cb_status, &n,
+			    "STATUS INBOX (MESSAGES)") != RESP_OK || n < 0)
+				errx(1, "%s: STATUS INBOX failed",
+				    o.inbox.name);
+			if (n - before[i] < st[i].accepted)
+				missing += st[i].accepted - (n - before[i]);
+		}
+		*secs = now() - t0;
+		if (missing == 0 || *secs > MAIL_DELIVERY)
+			break;
+		usleep(50000);
+	}
+	for (i = 0; i < o.clients; i++) {
+		if (sync_cmd(&cs[i], NULL, NULL, "SELECT INBOX") != RESP_OK ||
+		    sync_cmd(&cs[i], NULL, NULL, "UID STORE %lld:* "
+		    "+FLAGS.SILENT (\\Deleted)", uidnext[i]) != RESP_OK ||
+		    sync_cmd(&cs[i], NULL, NULL, "UID EXPUNGE %lld:*",
+		    uidnext[i]) != RESP_OK)
+			warnx("%s: cannot expunge the messages sent",
+			    o.inbox.name);
+		sync_logout(&cs[i]);
+	}
+	o.target = saved;
+	return missing;
+}
+
+/*
+ * submit and smtp: o.clients clients, client i as load user i, each
+ * sending a message of o.size bytes from and to itself as soon as the
+ * last one was accepted: through SUBMIT on a logged-in IMAP session, or
+ * by SMTP to the MTA, on one connection or (-M) on a new one for each
+ * message.  Messages accepted per second of the window, and how long
+ * each took.
+ */
+static int
+cmd_mail(int mode)
+{
+	struct mailstat	*st;
+	volatile double	*start;
+	const char	*p;
+	double		*lat;
+	size_t		 shsz, nlat = 0;
+	struct conn	*ics = NULL;
+	pid_t		*pids, pid;
+	long long	 i, done = 0, accepted = 0, refused = 0, errors = 0;
+	long long	 ready_n = 0, left, stalled = 0, *before = NULL;
+	long long	*uidnext = NULL;
+	char		 buf[64];
+	ssize_t		 n;
+	double		 deadline, dsecs = 0;
+	int		 missing = 0;
+	int		 ready[2], go[2], status;
+
+	if (mode == MAIL_SMTP && o.tls != TLS_NONE)
+		errx(2, "smtp: no TLS");
+	if (o.clients > o.lusers)
+		errx(2, "%lld clients, %d load users", o.clients, o.lusers);
+	p = mode == MAIL_SUBMIT ? "submit" : o.permsg ? "smtpconn" : "smtp";
+	shsz = sizeof(double) + o.clients * sizeof(*st);
+	if ((start = mmap(NULL, shsz, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0)) == MAP_FAILED)
+		err(1, "mmap");
+	st = (struct mailstat *)(start + 1);
+	if ((pids = calloc(o.clients, sizeof(*pids))) == NULL)
+		err(1, NULL);
+	if (pipe2(ready, O_CLOEXEC) == -1 || pipe2(go, O_CLOEXEC) == -1)
+		err(1, "pipe2");
+	if (o.inbox.sslen != 0) {
+		if ((ics = calloc(o.clients, sizeof(*ics))) == NULL ||
+		    (before = calloc(o.clients, sizeof(*before))) == NULL ||
+		    (uidnext = calloc(o.clients, sizeof(*uidnext))) == NULL)
+			err(1, NULL);
+		inbox_open(ics, o.clients, before, uidnext);
+	}
+	fflush(stdout);
+	fflush(stderr);
+	for (i = 0; i < o.clients; i++) {
+		if ((pids[i] = fork()) == -1)
+			err(1, "fork");
+		if (pids[i] == 0) {
+			close(ready[0]);
+			close(go[1]);
+			mail_client(mode, i, &st[i], start, ready[1], go[0]);
+		}
+	}
+	close(ready[1]);
+	close(go[0]);
+	/* One byte from each client once it is ready; EOF if one died. */
+	while (ready_n < o.clients) {
+		n = read(ready[0], buf, sizeof(buf));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		ready_n += n;
+	}
+	close(ready[0]);
+	if (ready_n < o.clients) {
+		for (i = 0; i < o.clients; i++)
+			kill(pids[i], SIGTERM);
+		while (wait(NULL) != -1 || errno == EINTR)
+			;
+		errx(1, "%s: %lld of %lld clients could not start",
+		    o.target.name, o.clients - ready_n, o.clients);
+	}
+	*start = now();
+	close(go[1]);
+	/*
+	 * A client whose last message is not answered MAIL_GRACE seconds
+	 * after the window is killed and counted as stalled: an OpenSMTPD
+	 * greeting that never comes (its listen backlog is 5; with SYN
+	 * cookies an ACK it drops leaves the client connected to nothing)
+	 * would hold the run up for minutes.
+	 */
+	deadline = *start + o.settle + o.secs + MAIL_GRACE;
+	for (left = o.clients; left > 0; ) {
+		if ((pid = waitpid(-1, &status, WNOHANG)) == -1) {
+			if (errno == EINTR)
+				continue;
+			err(1, "waitpid");
+		}
+		if (pid == 0) {
+			if (now() >= deadline)
+				break;
+			usleep(10000);
+			continue;
+		}
+		for (i = 0; i < o.clients; i++)
+			if (pids[i] == pid)
+				break;
+		if (i == o.clients)
+			continue;
+		pids[i] = -1;
+		left--;
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			errors++;
+	}
+	for (i = 0; i < o.clients; i++) {
+		if (pids[i] == -1)
+			continue;
+		kill(pids[i], SIGKILL);
+		while (waitpid(pids[i], &status, 0) == -1 && errno == EINTR)
+			;
+		stalled++;
+	}
+	if (ics != NULL)
+		missing = inbox_wait(ics, before, uidnext, st, &dsecs);
+	for (i = 0; i < o.clients; i++) {
+		done += st[i].done;
+		accepted += st[i].accepted;
+		refused += st[i].refused;
+		nlat += st[i].nlat;
+	}
+	if ((lat = calloc(nlat + 1, sizeof(*lat))) == NULL)
+		err(1, NULL);
+	for (i = 0, nlat = 0; i < o.clients; i++) {
+		memcpy(lat + nlat, st[i].lat, st[i].nlat * sizeof(*lat));
+		nlat += st[i].nlat;
+	}
+	printf("%s_clients %lld\n", p, o.clients);
+	printf("%s_size %lld\n", p, o.size);
+	printf("%s_secs %.1f\n", p, o.secs);
+	printf("%s_msgs %lld\n", p, done);
+	printf("%s_msgs_per_s %.1f\n", p, done / o.secs);
+	printf("%s_mb_per_s %.2f\n", p, done * o.size / o.secs / 1e6);
+	printf("%s_p50_ms %.2f\n", p, percentile(lat, nlat, 50));
+	printf("%s_p99_ms %.2f\n", p, percentile(lat, nlat, 99));
+	printf("%s_accepted %lld\n", p, accepted);
+	printf("%s_refused %lld\n", p, refused);
+	printf("%s_errors %lld\n", p, errors);
+	printf("%s_stalled %lld\n", p, stalled);
+	if (ics != NULL) {
+		printf("%s_delivery_wait_s %.2f\n", p, dsecs);
+		printf("%s_undelivered %d\n", p, missing);
+	}
+	free(ics);
+	free(before);
+	free(uidnext);
+	free(lat);
+	free(pids);
+	munmap((void *)start, shsz);
+	if (refused > 0 && mode == MAIL_SUBMIT)
+		warnx("%lld messages refused: is submitd's limit rate lower "
+		    "than the load?", refused);
+	else if (refused > 0)
+		warnx("%lld messages refused", refused);
+	if (stalled > 0)
+		warnx("%lld clients killed, their last message not answered "
+		    "%d s after the end", stalled, MAIL_GRACE);
+	return done > 0 && errors == 0 ? 0 : 1;
+}
+
+static int
+cmd_submit(void)
+{
+	return cmd_mail(MAIL_SUBMIT);
+}
+
+static int
+cmd_smtp(void)
+{
+	return cmd_mail(MAIL_SMTP);
+}
+
 static void
 on_signal(int sig)
 {
@@ -2400,7 +3063,8 @@ main(int argc, char *argv[])
 	o.runs = 5;
 	o.size = 20 * 1024 * 1024;
 	o.secs = -1;
-	o.settle = 3;
+	o.settle = -1;
+	o.domain = "example.test";
 	o.hold = 0;
 	o.timeout = 30;
 	o.limit = 900;
@@ -2408,7 +3072,7 @@ main(int argc, char *argv[])
 	o.cpu = -1;
 
 	while ((ch = getopt_long(argc, argv,
-	    "a:Bb:C:c:D:E:f:F:H:i:k:L:l:m:n:N:p:P:q:r:R:s:St:Tu:U:w:W:", longopts,
+	    "a:Bb:C:c:D:e:E:f:F:H:i:I:k:L:l:Mm:n:N:p:P:q:r:R:s:St:Tu:U:w:W:", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'a':
@@ -2431,6 +3095,9 @@ main(int argc, char *argv[])
 		case 'D':
 			o.ldigits = parse_num(optarg, "digits", 0, 9);
 			break;
+		case 'e':
+			o.domain = optarg;
+			break;
 		case 'E':
 			o.program = optarg;
 			break;
@@ -2442,6 +3109,11 @@ main(int argc, char *argv[])
 			break;
 		case 'H':
 			o.hold = parse_secs(optarg, "hold");
+			break;
+		case 'I':
+			if (parse_addr(optarg, &o.inbox) == -1)
+				errx(2, "bad or non-loopback address %s",
+				    optarg);
 			break;
 		case 'i':
 			o.uid = parse_num(optarg, "uid", 1, UINT32_MAX);
@@ -2456,6 +3128,9 @@ main(int argc, char *argv[])
 			if (parse_addr(optarg, &o.listen) == -1)
 				errx(2, "bad or non-loopback address %s",
 				    optarg);
+			break;
+		case 'M':
+			o.permsg = 1;
 			break;
 		case 'm':
 			o.mailbox = optarg;
@@ -2531,6 +3206,9 @@ main(int argc, char *argv[])
 	if (o.secs < 0)
 		o.secs = strcmp(cmd, "idle") == 0 ? 300 :
 		    strcmp(cmd, "relay") == 0 ? 600 : 10;
+	if (o.settle < 0)
+		o.settle = strcmp(cmd, "submit") == 0 ||
+		    strcmp(cmd, "smtp") == 0 ? 0.5 : 3;
 
 	if (o.cpu != -1) {
 		cpu_set_t	set;

@@ -49,6 +49,15 @@ message), dot (the end of the message), rset, quit:
   --close STEP           hang up at STEP without answering; logs
                          "* close STEP" (repeatable)
 
+Connections that serve several messages (each counted once the relay
+took it; the log has "* session end" when one of these ends it):
+  --session-mails N      after N messages, answer the next MAIL with
+                         421 and hang up
+  --hangup-mails N       after N messages, hang up at the next MAIL
+                         without answering
+  --hangup-after N       hang up right after the reply that took the
+                         Nth message
+
 Other events in the log: "* tls" (handshake done), "* pipelined" (the
 command before it came with more input behind it, before its reply:
 fine with --pipelining, a client error without), "* eof" (the client closed; "*
@@ -153,6 +162,7 @@ class Session:
         self.buf, self.pos = bytearray(), 0     # unread: buf[pos:]
         self.tls = False
         self.authed = False
+        self.nmsgs = 0          # taken on this connection
         self.reset()
 
     def reset(self):
@@ -203,6 +213,14 @@ class Session:
                    os.path.exists(self.opts.release)):
             time.sleep(0.05)
         self.log("* released " + name)
+
+    def session_end(self):
+        self.log("* session end")
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        raise Closed()
 
     def step(self, name):
         """Stall or close at this step if asked; then go on."""
@@ -350,6 +368,11 @@ class Session:
 
     def cmd_mail(self, arg):
         o = self.opts
+        if o.session_mails and self.nmsgs >= o.session_mails:
+            self.reply(421, "4.7.0 too many messages in this session")
+            self.session_end()
+        if o.hangup_mails and self.nmsgs >= o.hangup_mails:
+            self.session_end()
         if not arg.upper().startswith("FROM:<") or ">" not in arg:
             self.reply(501, "5.5.4 syntax: MAIL FROM:<address>")
             return
@@ -435,6 +458,10 @@ class Session:
             k = self.relay.record(self.mail_from, self.params, self.rcpts,
                                   data)
             self.reply(250, "2.0.0 ok: queued as %s" % k)
+            self.nmsgs += 1
+            if self.opts.hangup_after and \
+                    self.nmsgs >= self.opts.hangup_after:
+                self.session_end()
         self.reset()
 
 
@@ -465,6 +492,9 @@ def main():
                     metavar="ADDR")
     ap.add_argument("--release", metavar="FILE")
     ap.add_argument("--close", action="append", default=[], metavar="STEP")
+    ap.add_argument("--session-mails", type=int, default=0, metavar="N")
+    ap.add_argument("--hangup-mails", type=int, default=0, metavar="N")
+    ap.add_argument("--hangup-after", type=int, default=0, metavar="N")
     opts = ap.parse_args()
     if opts.starttls and opts.smtps:
         sys.exit("fakerelay: --starttls or --smtps, not both")

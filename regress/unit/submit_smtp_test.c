@@ -1502,6 +1502,179 @@ ATF_TC_BODY(concurrent, tc)
 	teardown();
 }
 
+/*
+ * Connection reuse.  The relay's log names the connection first ("2 C:
+ * EHLO" is the second connection's EHLO).
+ */
+
+/* One connection for messages in a row: one EHLO, no QUIT between. */
+ATF_TC_WITHOUT_HEAD(reuse);
+ATF_TC_BODY(reuse, tc)
+{
+	struct relay		*r;
+	struct smtp_conf	 conf;
+	struct outcome		 o;
+	int			 i;
+
+	setup();
+	r = relay_start(tc, NULL);
+	conf_init(&conf, r);
+	for (i = 0; i < 3; i++) {
+		outcome_init(&o, MSG, sizeof(MSG) - 1, NULL);
+		transact(&o, &conf);
+		check_ok(&o);
+		check_kept(r, i + 1, MSG, sizeof(MSG) - 1);
+	}
+	ATF_CHECK(log_has(r, "1 C: EHLO client.test"));
+	ATF_CHECK(!log_has(r, "2 C: EHLO"));
+	ATF_CHECK(!log_has(r, "1 C: QUIT"));
+	teardown();
+}
+
+/* After refused recipients and the RSET, the connection serves on. */
+ATF_TC_WITHOUT_HEAD(reuse_after_rset);
+ATF_TC_BODY(reuse_after_rset, tc)
+{
+	struct relay		*r;
+	struct smtp_conf	 conf;
+	struct outcome		 o;
+
+	setup();
+	r = relay_start(tc, "--refuse", "nobody@example.test=550:5.1.1 no",
+	    NULL);
+	conf_init(&conf, r);
+	outcome_init(&o, MSG, sizeof(MSG) - 1, "bob@example.test",
+	    "nobody@example.test", NULL);
+	transact(&o, &conf);
+	ATF_CHECK_EQ(o.res.status, SMTP_PERMFAIL);
+	ATF_CHECK_EQ(o.res.nbad, 1);
+	outcome_init(&o, MSG, sizeof(MSG) - 1, NULL);
+	transact(&o, &conf);
+	check_ok(&o);
+	check_kept(r, 1, MSG, sizeof(MSG) - 1);
+	ATF_CHECK(log_has(r, "1 C: RSET"));
+	ATF_CHECK(!log_has(r, "2 C: EHLO"));
+	teardown();
+}
+
+/* A failed transaction's connection is not kept: QUIT, then a new one. */
+ATF_TC_WITHOUT_HEAD(reuse_not_after_failure);
+ATF_TC_BODY(reuse_not_after_failure, tc)
+{
+	struct relay		*r;
+	struct smtp_conf	 conf;
+	struct outcome		 o;
+
+	setup();
+	r = relay_start(tc, "--fail", "mail=451:4.3.0 try later", NULL);
+	conf_init(&conf, r);
+	outcome_init(&o, MSG, sizeof(MSG) - 1, NULL);
+	transact(&o, &conf);
+	check_fail(&o, SMTP_TEMPFAIL, 451, "try later");
+	outcome_init(&o, MSG, sizeof(MSG) - 1, NULL);
+	transact(&o, &conf);
+	check_fail(&o, SMTP_TEMPFAIL, 451, "try later");
+	log_wait(r, "1 C: QUIT", NULL);
+	ATF_CHECK(log_has(r, "2 C: EHLO"));
+	teardown();
+}
+
+/* At most SMTP_REUSE_MAX transactions on one connection. */
+ATF_TC_WITHOUT_HEAD(reuse_limit);
+ATF_TC_BODY(reuse_limit, tc)
+{
+	struct relay		*r;
+	struct smtp_conf	 conf;
+	struct outcome		 o;
+	int			 i;
+
+	setup();
+	r = relay_start(tc, NULL);
+	conf_init(&conf, r);
+	for (i = 0; i < SMTP_REUSE_MAX + 1; i++) {
+		outcome_init(&o, MSG, sizeof(MSG) - 1, NULL);
+		transact(&o, &conf);
+		check_ok(&o);
+	}
+	ATF_CHECK_EQ(spool_count(r), SMTP_REUSE_MAX + 1);
+	log_wait(r, "1 C: QUIT", NULL);
+	ATF_CHECK(log_has(r, "2 C: EHLO"));
+	ATF_CHECK(!log_has(r, "3 C: EHLO"));
+	teardown();
+}
+
+/*
+ * A kept connection the relay ends when the next transaction begins,
+ * with a 421 to MAIL or by hanging up: the transaction goes on a new
+ * connection, and the relay keeps the message once.
+ */
+static void
+reuse_lost(const atf_tc_t *tc, const char *opt)
+{
+	struct relay		*r;
+	struct smtp_conf	 conf;
+	struct outcome		 o;
+	int			 i;
+
+	setup();
+	r = relay_start(tc, opt, "1", NULL);
+	conf_init(&conf, r);
+	for (i = 0; i < 3; i++) {
+		outcome_init(&o, MSG, sizeof(MSG) - 1, NULL);
+		transact(&o, &conf);
+		check_ok(&o);
+		check_kept(r, i + 1, MSG, sizeof(MSG) - 1);
+	}
+	ATF_CHECK_EQ(spool_count(r), 3);
+	ATF_CHECK(log_has(r, "1 * session end"));
+	ATF_CHECK(log_has(r, "3 C: EHLO"));
+	teardown();
+}
+
+ATF_TC_WITHOUT_HEAD(reuse_421);
+ATF_TC_BODY(reuse_421, tc)
+{
+	reuse_lost(tc, "--session-mails");
+}
+
+ATF_TC_WITHOUT_HEAD(reuse_hangup);
+ATF_TC_BODY(reuse_hangup, tc)
+{
+	reuse_lost(tc, "--hangup-mails");
+}
+
+/* The relay hangs up after each message, while the connection is idle. */
+ATF_TC_WITHOUT_HEAD(reuse_closed_idle);
+ATF_TC_BODY(reuse_closed_idle, tc)
+{
+	reuse_lost(tc, "--hangup-after");
+}
+
+/* An idle connection is closed, with QUIT, after SMTP_IDLE_SECS. */
+ATF_TC_WITHOUT_HEAD(reuse_idle_timeout);
+ATF_TC_BODY(reuse_idle_timeout, tc)
+{
+	struct relay		*r;
+	struct smtp_conf	 conf;
+	struct outcome		 o;
+	int			 i;
+
+	setup();
+	r = relay_start(tc, NULL);
+	conf_init(&conf, r);
+	outcome_init(&o, MSG, sizeof(MSG) - 1, NULL);
+	transact(&o, &conf);
+	check_ok(&o);
+	ATF_CHECK(!log_has(r, "1 C: QUIT"));
+	/* a bound on tries: the loop must run for the timer to fire */
+	for (i = 0; i < 6000 && !log_has(r, "1 C: QUIT"); i++) {
+		event_loop(EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		usleep(10000);
+	}
+	ATF_CHECK(log_has(r, "1 C: QUIT"));
+	teardown();
+}
+
 ATF_TP_ADD_TCS(tp)
 {
 	ATF_TP_ADD_TC(tp, reply_line);
@@ -1545,5 +1718,13 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, abort_mid_data);
 	ATF_TP_ADD_TC(tp, abort_early);
 	ATF_TP_ADD_TC(tp, concurrent);
+	ATF_TP_ADD_TC(tp, reuse);
+	ATF_TP_ADD_TC(tp, reuse_after_rset);
+	ATF_TP_ADD_TC(tp, reuse_not_after_failure);
+	ATF_TP_ADD_TC(tp, reuse_limit);
+	ATF_TP_ADD_TC(tp, reuse_421);
+	ATF_TP_ADD_TC(tp, reuse_hangup);
+	ATF_TP_ADD_TC(tp, reuse_closed_idle);
+	ATF_TP_ADD_TC(tp, reuse_idle_timeout);
 	return atf_no_error();
 }
