@@ -182,7 +182,13 @@ on_done(struct smtp_txn *txn, const struct smtp_result *res, void *arg)
 		    sizeof(res->bad[i].text)) == NULL)
 			abort();
 	}
-	smtp_free(txn);
+	/*
+	 * Not smtp_free(), which keeps a connection the relay took a
+	 * message on for the next transaction: each input is a relay of
+	 * its own, and session() reads what the client wrote up to its
+	 * close.
+	 */
+	smtp_abort(txn);
 }
 
 static int
