@@ -2552,11 +2552,10 @@ mail_client(int mode, long long i, struct mailstat *st,
 		sync_open(&c, SYNC_BUFSZ);
 		sync_login(&c, user, o.lpass);
 	} else {
+		/* connected at the first message, in turn with the others */
 		if ((c.in = malloc(SYNC_BUFSZ)) == NULL)
 			err(1, NULL);
 		c.insz = SYNC_BUFSZ;
-		if (!o.permsg)
-			caps = smtp_connect(&c);
 	}
 	if (write(ready, "", 1) != 1)
 		err(1, "ready");
@@ -2582,10 +2581,9 @@ mail_client(int mode, long long i, struct mailstat *st,
 			/* OpenSMTPD takes 100 a session by default. */
 			if (!o.permsg && sent == SMTP_CONN_MAILS) {
 				smtp_quit(&c);
-				caps = smtp_connect(&c);
 				sent = 0;
 			}
-			if (o.permsg)
+			if (c.fd == -1)
 				caps = smtp_connect(&c);
 			ok = smtp_mail(&c, &m, caps);
 			sent++;
@@ -2606,7 +2604,7 @@ mail_client(int mode, long long i, struct mailstat *st,
 	}
 	if (mode == MAIL_SUBMIT)
 		sync_logout(&c);
-	else if (!o.permsg)
+	else if (c.fd != -1)
 		smtp_quit(&c);
 	_exit(0);
 }
