@@ -441,6 +441,8 @@ END {
 		if ((c, "smtpconn_msgs_per_s") in vals)
 			printf "  per round: direct%s\n",
 			    vals[c, "smtpconn_msgs_per_s"]
+		row2("  delivered/s, whole run", c, "smtp_delivered_per_s", c,
+		    "submit_delivered_per_s")
 		row2("  p50 per message (ms)", c, "smtp_p50_ms", c,
 		    "submit_p50_ms")
 		row2("  p50, a connection each (ms)", c, "smtpconn_p50_ms", c,

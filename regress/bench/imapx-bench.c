@@ -2710,7 +2710,7 @@ cmd_mail(int mode)
 	long long	*uidnext = NULL;
 	char		 buf[64];
 	ssize_t		 n;
-	double		 deadline, dsecs = 0;
+	double		 deadline, dsecs = 0, dsecs_all = 0;
 	int		 missing = 0;
 	int		 ready[2], go[2], status;
 
@@ -2806,8 +2806,12 @@ cmd_mail(int mode)
 			;
 		stalled++;
 	}
-	if (ics != NULL)
+	if (ics != NULL) {
+		/* from the start until the last is delivered */
+		dsecs_all = now() - *start;
 		missing = inbox_wait(ics, before, uidnext, st, &dsecs);
+		dsecs_all += dsecs;
+	}
 	for (i = 0; i < o.clients; i++) {
 		done += st[i].done;
 		accepted += st[i].accepted;
@@ -2835,6 +2839,9 @@ cmd_mail(int mode)
 	if (ics != NULL) {
 		printf("%s_delivery_wait_s %.2f\n", p, dsecs);
 		printf("%s_undelivered %d\n", p, missing);
+		if (missing == 0 && dsecs_all > 0)
+			printf("%s_delivered_per_s %.1f\n", p,
+			    accepted / dsecs_all);
 	}
 	free(ics);
 	free(before);
