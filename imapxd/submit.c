@@ -281,7 +281,13 @@ submit_literal(struct session *s, struct lcmd *lc, uint64_t len, int lit)
 		return 0;
 	switch (submit_args_literal(&sub->args, len, lit)) {
 	case SUBARG_MESSAGE:
-		sub->announced = len;	/* START goes with the first bytes */
+		/*
+		 * START now, before the "+": submitd opens its transaction
+		 * with the relay while the client sends the message.
+		 */
+		sub->announced = len;
+		if (len > 0 && len <= sub->size_max && sub_start(sub) == -1)
+			return -1;
 		return 0;
 	case SUBARG_TEXT:
 		if (sub->total + len > sub->size_max) {
@@ -414,8 +420,9 @@ part_queue(void *arg, const char *url, size_t len)
 }
 
 /*
- * START goes once, with the first bytes: a command refused before any
- * byte of the message costs submitd nothing.  -1: answered.
+ * START goes once: when the message literal is announced, else (for
+ * CATENATE) with the first bytes.  A command refused before that costs
+ * submitd nothing.  -1: answered.
  */
 static int
 sub_start(struct submission *sub)

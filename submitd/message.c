@@ -67,7 +67,7 @@ struct prep {
 	char			*reason;
 	size_t			 reasonsz;
 	struct msg_rd		 rd;
-	struct msg_wr		 wr;
+	struct msg_wr		*wr;
 	struct msg_buf		 hdr;		/* the header, CRLF lines */
 	struct field		*f;
 	size_t			 nf;
@@ -121,10 +121,13 @@ static int	 rcpt_dedup(struct prep *);
 static int	 addr_mine(const struct msg_conf *, const char *);
 static const char *addr_domain(const char *);
 static int	 addr_cmp(const char *, const char *);
-static int	 write_message(struct prep *);
+static struct prep *prep_new(int, struct msg_wr *, const struct msg_conf *,
+		    struct msg_info *, char *, size_t);
+static int	 prep_header(struct prep *);
+static int	 prep_end(struct prep *, int);
+static int	 write_header(struct prep *);
 static int	 add_field(struct prep *, struct msg_buf *, const char *,
 		    const char *);
-static int	 copy_body(struct prep *);
 static int	 has_8bit(const unsigned char *, size_t);
 static void	 date_now(char *, size_t);
 static void	 msgid_new(const struct msg_conf *, char *, size_t);
@@ -1019,11 +1022,11 @@ msgid_get(const char *v, char *buf, size_t sz)
 
 /*
  * The fixes of RFC 6409 section 8 (Date, Message-ID, Sender), then the
- * message: the client's fields in order but Bcc, ours after them, the
- * body as it came with CRLF line ends.
+ * header: the client's fields in order but Bcc, ours after them, and
+ * the empty line if the message has a body.
  */
 static int
-write_message(struct prep *p)
+write_header(struct prep *p)
 {
 	struct msg_buf	 tail = { 0 }, block = { 0 };
 	char		 date[64], id[MSG_ADDR_MAX], val[MSG_ADDR_MAX + 2];
@@ -1084,21 +1087,14 @@ write_message(struct prep *p)
 
 	for (k = 0; k < p->nf; k++) {
 		if (!p->f[k].drop)
-			msg_wr_put(&p->wr, p->hdr.p + p->f[k].off,
+			msg_wr_put(p->wr, p->hdr.p + p->f[k].off,
 			    p->f[k].len);
 		if (p->resent && k + 1 == p->rend)
-			msg_wr_put(&p->wr, block.p, block.len);
+			msg_wr_put(p->wr, block.p, block.len);
 	}
-	msg_wr_put(&p->wr, tail.p, tail.len);
-	if (p->blank) {
-		msg_wr_put(&p->wr, "\r\n", 2);
-		if (copy_body(p) == -1)
-			goto done;
-	}
-	if (msg_wr_flush(&p->wr) == -1) {
-		refuse(p, "cannot write the message");
-		goto done;
-	}
+	msg_wr_put(p->wr, tail.p, tail.len);
+	if (p->blank)
+		msg_wr_put(p->wr, "\r\n", 2);
 	rv = 0;
  done:
 	msg_buf_free(&tail);
@@ -1106,65 +1102,71 @@ write_message(struct prep *p)
 	return rv;
 }
 
+void
+msg_body_init(struct msg_body *b)
+{
+	memset(b, 0, sizeof(*b));
+}
+
 /*
- * The body, LF or CRLF line ends made CRLF, bare CRs kept.  What SMTP
+ * Body bytes, LF or CRLF line ends made CRLF, bare CRs kept.  What SMTP
  * DATA cannot carry as it is (RFC 5321 4.5.3.1.6, RFC 6152) sets flags.
  */
-static int
-copy_body(struct prep *p)
+void
+msg_body_put(struct msg_body *b, int *flags, struct msg_wr *w,
+    const void *buf, size_t n)
 {
-	const unsigned char	*s, *e;
-	ssize_t			 n;
-	size_t			 i, j, col = 0;
-	int			 cr = 0;
+	const unsigned char	*s = buf, *e;
+	size_t			 i, j;
 
-	while ((n = msg_rd_chunk(&p->rd, &s, SIZE_MAX)) > 0) {
-		for (i = 0; i < (size_t)n; i = j) {
-			if (cr) {
-				cr = 0;
-				if (s[i] == '\n') {
-					msg_wr_put(&p->wr, "\r\n", 2);
-					col = 0;
-					j = i + 1;
-					continue;
-				}
-				msg_wr_put(&p->wr, "\r", 1);
-				p->info->flags |= MSG_BINARY;
-				col++;
-			}
-			if (s[i] == '\r') {
-				cr = 1;
-				j = i + 1;
-				continue;
-			}
+	for (i = 0; i < n; i = j) {
+		if (b->cr) {
+			b->cr = 0;
 			if (s[i] == '\n') {
-				msg_wr_put(&p->wr, "\r\n", 2);
-				col = 0;
+				msg_wr_put(w, "\r\n", 2);
+				b->col = 0;
 				j = i + 1;
 				continue;
 			}
-			/* the line's text, up to CR or LF */
-			e = memchr(s + i, '\n', n - i);
-			j = e != NULL ? (size_t)(e - s) : (size_t)n;
-			if ((e = memchr(s + i, '\r', j - i)) != NULL)
-				j = e - s;
-			if (memchr(s + i, '\0', j - i) != NULL)
-				p->info->flags |= MSG_BINARY;
-			if (!(p->info->flags & MSG_8BITBODY) &&
-			    has_8bit(s + i, j - i))
-				p->info->flags |= MSG_8BITBODY;
-			msg_wr_put(&p->wr, s + i, j - i);
-			col += j - i;
-			if (col > MSG_LINE_MAX)
-				p->info->flags |= MSG_BINARY;
+			msg_wr_put(w, "\r", 1);
+			*flags |= MSG_BINARY;
+			b->col++;
 		}
+		if (s[i] == '\r') {
+			b->cr = 1;
+			j = i + 1;
+			continue;
+		}
+		if (s[i] == '\n') {
+			msg_wr_put(w, "\r\n", 2);
+			b->col = 0;
+			j = i + 1;
+			continue;
+		}
+		/* the line's text, up to CR or LF */
+		e = memchr(s + i, '\n', n - i);
+		j = e != NULL ? (size_t)(e - s) : n;
+		if ((e = memchr(s + i, '\r', j - i)) != NULL)
+			j = e - s;
+		if (memchr(s + i, '\0', j - i) != NULL)
+			*flags |= MSG_BINARY;
+		if (!(*flags & MSG_8BITBODY) && has_8bit(s + i, j - i))
+			*flags |= MSG_8BITBODY;
+		msg_wr_put(w, s + i, j - i);
+		b->col += j - i;
+		if (b->col > MSG_LINE_MAX)
+			*flags |= MSG_BINARY;
 	}
-	if (n == -1)
-		return refuse(p, "cannot read the message");
-	/* a CR at the very end ends the last line */
-	if (cr || col > 0)
-		msg_wr_put(&p->wr, "\r\n", 2);
-	return 0;
+}
+
+/* A CR at the very end ends the last line, as does a missing line end. */
+void
+msg_body_end(struct msg_body *b, struct msg_wr *w)
+{
+	if (b->cr || b->col > 0)
+		msg_wr_put(w, "\r\n", 2);
+	b->cr = 0;
+	b->col = 0;
 }
 
 /* Any byte over 127?  Eight at a time: the body is most of a message. */
@@ -1183,46 +1185,110 @@ has_8bit(const unsigned char *s, size_t n)
 	return (acc & 0x8080808080808080ULL) != 0;
 }
 
-int
-msg_prepare(int in, int out, const struct msg_conf *conf,
+static struct prep *
+prep_new(int in, struct msg_wr *w, const struct msg_conf *conf,
     struct msg_info *info, char *reason, size_t reasonsz)
 {
 	struct prep	*p;
-	size_t		 i;
-	int		 rv = -1;
 
 	memset(info, 0, sizeof(*info));
 	if (reason != NULL && reasonsz > 0)
 		reason[0] = '\0';
-	if ((p = calloc(1, sizeof(*p))) == NULL)
-		return msg_reason(reason, reasonsz, "out of memory");
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		msg_reason(reason, reasonsz, "out of memory");
+		return NULL;
+	}
 	p->conf = conf;
 	p->info = info;
 	p->reason = reason;
 	p->reasonsz = reasonsz;
 	msg_rd_init(&p->rd, in);
-	msg_wr_init(&p->wr, out);
+	p->wr = w;
+	return p;
+}
 
-	if (read_header(p) == 0 && check_counts(p) == 0 &&
-	    check_resent(p) == 0 && check_addresses(p) == 0 &&
-	    write_message(p) == 0) {
-		info->rcpt = p->rcpt;
-		info->nrcpt = p->nrcpt;
+static int
+prep_header(struct prep *p)
+{
+	if (read_header(p) == -1 || check_counts(p) == -1 ||
+	    check_resent(p) == -1 || check_addresses(p) == -1 ||
+	    write_header(p) == -1)
+		return -1;
+	return 0;
+}
+
+/* The recipients go to info if all went well (ok 1); returns 0 or -1. */
+static int
+prep_end(struct prep *p, int ok)
+{
+	size_t	i;
+
+	if (ok) {
+		p->info->rcpt = p->rcpt;
+		p->info->nrcpt = p->nrcpt;
 		p->rcpt = NULL;
 		p->nrcpt = 0;
-		info->size = p->wr.total;
-		rv = 0;
 	}
-
 	for (i = 0; i < p->nrcpt; i++)
 		free(p->rcpt[i]);
 	free(p->rcpt);
 	free(p->f);
 	msg_buf_free(&p->hdr);
+	if (!ok)
+		memset(p->info, 0, sizeof(*p->info));
 	free(p);
-	if (rv == -1)
+	return ok ? 0 : -1;
+}
+
+int
+msg_header(int in, struct msg_wr *w, const struct msg_conf *conf,
+    struct msg_info *info, off_t *body, char *reason, size_t reasonsz)
+{
+	struct prep	*p;
+
+	if ((p = prep_new(in, w, conf, info, reason, reasonsz)) == NULL)
+		return -1;
+	if (prep_header(p) == -1)
+		return prep_end(p, 0);
+	*body = p->blank ? msg_rd_tell(&p->rd) : -1;
+	return prep_end(p, 1);
+}
+
+int
+msg_prepare(int in, int out, const struct msg_conf *conf,
+    struct msg_info *info, char *reason, size_t reasonsz)
+{
+	struct prep		*p;
+	struct msg_wr		*w;
+	struct msg_body		 b;
+	const unsigned char	*s;
+	ssize_t			 n = 0;
+	int			 ok;
+
+	if ((w = malloc(sizeof(*w))) == NULL) {
 		memset(info, 0, sizeof(*info));
-	return rv;
+		return msg_reason(reason, reasonsz, "out of memory");
+	}
+	msg_wr_init(w, out);
+	if ((p = prep_new(in, w, conf, info, reason, reasonsz)) == NULL) {
+		free(w);
+		return -1;
+	}
+	ok = prep_header(p) == 0;
+	if (ok && p->blank) {
+		msg_body_init(&b);
+		while ((n = msg_rd_chunk(&p->rd, &s, SIZE_MAX)) > 0)
+			msg_body_put(&b, &info->flags, w, s, n);
+		if (n == -1)
+			ok = refuse(p, "cannot read the message") == 0;
+		msg_body_end(&b, w);
+	}
+	if (ok && msg_wr_flush(w) == -1)
+		ok = refuse(p, "cannot write the message") == 0;
+	if (ok)
+		info->size = w->total;
+	free(w);
+	return prep_end(p, ok);
 }
 
 void

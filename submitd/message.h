@@ -69,6 +69,32 @@ int	 msg_prepare(int in, int out, const struct msg_conf *,
 	    struct msg_info *info, char *reason, size_t reasonsz);
 
 /*
+ * The same in steps, for a message that is still arriving (submitd
+ * relays it as it comes).  msg_header() reads the header from `in`
+ * (from offset 0: the file must hold the empty line that ends it, or
+ * the whole message), checks it and puts the header to relay into `w`,
+ * with the empty line if there is one; *body is the offset in `in`
+ * where the body begins, -1 if the message has none.  The body's bytes
+ * then go through msg_body_put(), chunk by chunk in order, which puts
+ * them into `w` as msg_prepare() would and sets MSG_8BITBODY and
+ * MSG_BINARY in *flags; msg_body_end() after the last.  The caller
+ * flushes `w` (msgio.h) and sets info->size.
+ */
+struct msg_wr;
+struct msg_body {
+	int		  cr;		/* a CR ended the last chunk */
+	size_t		  col;		/* bytes on the current line */
+};
+
+int	 msg_header(int in, struct msg_wr *w, const struct msg_conf *,
+	    struct msg_info *info, off_t *body, char *reason,
+	    size_t reasonsz);
+void	 msg_body_init(struct msg_body *);
+void	 msg_body_put(struct msg_body *, int *flags, struct msg_wr *,
+	    const void *, size_t);
+void	 msg_body_end(struct msg_body *, struct msg_wr *);
+
+/*
  * Rewrite a message written by msg_prepare() so that it is all 7-bit
  * below its own header (whose 8-bit bytes are the caller's business):
  * each part with 8-bit or binary content gets a quoted-printable (text)

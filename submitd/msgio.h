@@ -1,6 +1,7 @@
 /*
  * Reading and writing spool files line by line, for message.c and
- * mime.c; not part of the message.h interface.  The reader keeps one
+ * mime.c; the writer is also submitd's, for msg_header() and
+ * msg_body_put().  The reader keeps one
  * window of the file and can seek, since both passes over a message
  * (look first, then write) go back to offsets they have seen.
  */

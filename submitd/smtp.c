@@ -6,7 +6,7 @@
  * Each transaction has a read and a write event for its socket, a timer
  * for the relay's replies, and a zero timer through which ready() and
  * done() are called: callbacks always come from the event loop, never
- * from inside smtp_open() or smtp_send(), and nothing touches the
+ * from inside a call of the API, and nothing touches the
  * transaction once a callback has been made.
  *
  * All or nothing (seeds/004: "A NO response indicates that no message
@@ -70,8 +70,9 @@ enum smtp_state {
 	S_HELO,
 	S_STARTTLS,
 	S_AUTH,
-	S_READY,		/* ready() made, waiting for smtp_send() */
+	S_READY,		/* ready() made, waiting for smtp_begin() */
 	S_MAIL,
+	S_ENVELOPE,		/* MAIL taken, waiting for smtp_rcpt() */
 	S_RCPT,			/* replies to RCPT, one per recipient */
 	S_RSET,
 	S_DATA,
@@ -124,8 +125,12 @@ struct smtp_txn {
 	struct smtp_badrcpt	*bad;
 	size_t			 nbad;
 
-	int			 msgfd;
-	off_t			 msgsize, msgoff;
+	int			 msgfd;		/* -1 until smtp_rcpt() */
+	off_t			 msgsize;	/* for SIZE=, 0 if not known */
+	off_t			 msgoff;	/* the next byte to send */
+	off_t			 msgend;	/* bytes in the file so far */
+	int			 complete;	/* msgend is the end */
+	int			 starved;	/* sent up to msgend, waiting */
 	int			 bol;		/* at the start of a line */
 	int			 cr;		/* a CR waits for its LF */
 	int			 dotq;		/* the final "." is queued */
@@ -136,6 +141,7 @@ struct smtp_txn {
 static void	 smtp_event(int, short, void *);
 static void	 smtp_connect(struct smtp_txn *);
 static void	 smtp_mail(struct smtp_txn *);
+static int	 smtp_rcpt_check(struct smtp_txn *, char *const *, size_t);
 static void	 smtp_retry(struct smtp_txn *);
 static int	 smtp_reusable(const struct smtp_txn *);
 static struct smtp_txn *smtp_idle_take(const struct smtp_conf *);
@@ -343,47 +349,50 @@ void
 smtp_send(struct smtp_txn *t, const char *from, char *const *rcpt,
     size_t nrcpt, int fd, off_t size, int flags)
 {
-	size_t	i;
-
-	if (t->state != S_READY)
-		fatalx("%s: the transaction is not ready", __func__);
 	if (size < 0)
 		fatalx("%s: negative size", __func__);
-	t->msgfd = fd;
-	t->msgsize = size;
-
-	if (nrcpt == 0) {
-		smtp_finish(t, 1, SMTP_PERMFAIL, 0, "no recipients");
+	/* nothing goes to the relay for an envelope that cannot be sent */
+	if (t->state == S_READY && smtp_rcpt_check(t, rcpt, nrcpt) == -1)
 		return;
-	}
+	smtp_begin(t, from, size, flags);
+	smtp_rcpt(t, rcpt, nrcpt, fd);
+	smtp_more(t, size, 1);
+}
+
+void
+smtp_begin(struct smtp_txn *t, const char *from, off_t size, int flags)
+{
+	if (t->state != S_READY || t->from != NULL)
+		fatalx("%s: the transaction is not ready", __func__);
+	t->msgsize = size > 0 ? size : 0;
 	if (!smtp_addr_ok(from, 1)) {
 		smtp_finish(t, 1, SMTP_PERMFAIL, 0, "invalid sender address");
 		return;
 	}
-	for (i = 0; i < nrcpt; i++)
-		if (!smtp_addr_ok(rcpt[i], 0)) {
-			smtp_finish(t, 1, SMTP_PERMFAIL, 0,
-			    "invalid recipient address");
-			return;
-		}
-	if (t->caps.size > 0 && (uint64_t)size > t->caps.size) {
-		smtp_finish(t, 1, SMTP_PERMFAIL, 0,
-		    "message too large for the relay (%lld > %llu)",
-		    (long long)size, (unsigned long long)t->caps.size);
-		return;
-	}
-	if ((flags & SMTP_SMTPUTF8) && !t->caps.smtputf8) {
-		smtp_finish(t, 1, SMTP_PERMFAIL, 0,
-		    "relay does not offer SMTPUTF8");
-		return;
-	}
-
-	if ((t->rcpt = calloc(nrcpt, sizeof(*t->rcpt))) == NULL ||
-	    (t->from = strdup(from)) == NULL) {
+	if ((t->from = strdup(from)) == NULL) {
 		smtp_finish(t, 1, SMTP_TEMPFAIL, 0, "out of memory");
 		return;
 	}
 	t->flags = flags;
+	smtp_mail(t);
+}
+
+void
+smtp_rcpt(struct smtp_txn *t, char *const *rcpt, size_t nrcpt, int fd)
+{
+	size_t	i;
+
+	if (t->state == S_DONE)
+		return;
+	if (t->from == NULL || t->rcpt != NULL || fd == -1)
+		fatalx("%s: out of order", __func__);
+	t->msgfd = fd;
+	if (smtp_rcpt_check(t, rcpt, nrcpt) == -1)
+		return;
+	if ((t->rcpt = calloc(nrcpt, sizeof(*t->rcpt))) == NULL) {
+		smtp_finish(t, 1, SMTP_TEMPFAIL, 0, "out of memory");
+		return;
+	}
 	for (i = 0; i < nrcpt; i++) {
 		if ((t->rcpt[i] = strdup(rcpt[i])) == NULL) {
 			smtp_finish(t, 1, SMTP_TEMPFAIL, 0, "out of memory");
@@ -391,7 +400,54 @@ smtp_send(struct smtp_txn *t, const char *from, char *const *rcpt,
 		}
 		t->nrcpt++;
 	}
-	smtp_mail(t);
+	if (t->state == S_ENVELOPE) {
+		/* MAIL was taken already: the recipients now */
+		smtp_cmd(t, S_RCPT, "RCPT TO:<%s>", t->rcpt[0]);
+		if (t->caps.pipelining)
+			for (i = 1; i < t->nrcpt; i++)
+				smtp_cmd(t, S_RCPT, "RCPT TO:<%s>",
+				    t->rcpt[i]);
+	} else if (t->state == S_MAIL && t->caps.pipelining)
+		/* RFC 2920: behind MAIL, the replies are read in order */
+		for (i = 0; i < t->nrcpt; i++)
+			smtp_cmd(t, S_MAIL, "RCPT TO:<%s>", t->rcpt[i]);
+	smtp_update(t);
+}
+
+/* -1 (and done() on its way) if the recipients cannot be sent. */
+static int
+smtp_rcpt_check(struct smtp_txn *t, char *const *rcpt, size_t nrcpt)
+{
+	size_t	i;
+
+	if (nrcpt == 0) {
+		smtp_finish(t, 1, SMTP_PERMFAIL, 0, "no recipients");
+		return -1;
+	}
+	for (i = 0; i < nrcpt; i++)
+		if (!smtp_addr_ok(rcpt[i], 0)) {
+			smtp_finish(t, 1, SMTP_PERMFAIL, 0,
+			    "invalid recipient address");
+			return -1;
+		}
+	return 0;
+}
+
+void
+smtp_more(struct smtp_txn *t, off_t avail, int complete)
+{
+	if (t->state == S_DONE)
+		return;
+	if (avail < t->msgend || t->complete)
+		fatalx("%s: the message cannot shrink or grow after its end",
+		    __func__);
+	t->msgend = avail;
+	t->complete = complete;
+	if (t->state == S_BODY && t->starved) {
+		t->starved = 0;
+		smtp_arm(t);
+		smtp_run(t);
+	}
 }
 
 /* The envelope: MAIL FROM, and every RCPT TO when pipelining. */
@@ -401,7 +457,7 @@ smtp_mail(struct smtp_txn *t)
 	char	params[64] = "";
 	size_t	i;
 
-	/* a new connection after a retry may offer less */
+	/* checked again: a new connection after a retry may offer less */
 	if (t->caps.size > 0 && (uint64_t)t->msgsize > t->caps.size) {
 		smtp_finish(t, 1, SMTP_PERMFAIL, 0,
 		    "message too large for the relay (%lld > %llu)",
@@ -414,7 +470,7 @@ smtp_mail(struct smtp_txn *t)
 		return;
 	}
 	/* RFC 1870, RFC 6152, RFC 6531 */
-	if (t->caps.size > 0)
+	if (t->caps.size > 0 && t->msgsize > 0)
 		(void)snprintf(params, sizeof(params), " SIZE=%lld",
 		    (long long)t->msgsize);
 	if ((t->flags & SMTP_BODY_8BITMIME) && t->caps.eightbitmime)
@@ -425,7 +481,7 @@ smtp_mail(struct smtp_txn *t)
 	t->answered = 0;
 	smtp_cmd(t, S_MAIL, "MAIL FROM:<%s>%s", t->from, params);
 	/* RFC 2920: the envelope in one go, the replies read in order */
-	if (t->caps.pipelining)
+	if (t->caps.pipelining && t->rcpt != NULL)
 		for (i = 0; i < t->nrcpt; i++)
 			smtp_cmd(t, S_MAIL, "RCPT TO:<%s>", t->rcpt[i]);
 	smtp_update(t);
@@ -542,7 +598,8 @@ smtp_idle_put(struct smtp_txn *t)
 	t->nrcpt = t->nreplied = t->nbad = 0;
 	t->flags = 0;
 	t->msgfd = -1;
-	t->msgsize = t->msgoff = 0;
+	t->msgsize = t->msgoff = t->msgend = 0;
+	t->complete = t->starved = 0;
 	t->bol = t->cr = t->dotq = 0;
 	t->rlines = 0;
 	memset(&t->res, 0, sizeof(t->res));
@@ -757,9 +814,10 @@ smtp_update(struct smtp_txn *t)
 	case S_DONE:
 		break;
 	default:
-		if (t->outlen > 0 || t->state == S_BODY)
+		if (t->outlen > 0 || (t->state == S_BODY && !t->starved))
 			ev |= t->wwant ? t->wwant : EV_WRITE;
-		if (smtp_waiting(t))
+		/* in S_ENVELOPE only to see the relay give up */
+		if (smtp_waiting(t) || t->state == S_ENVELOPE)
 			ev |= t->rwant ? t->rwant : EV_READ;
 		break;
 	}
@@ -905,7 +963,7 @@ smtp_converse(struct smtp_txn *t)
 
 	if (t->outlen > 0 && t->wwant == 0 && smtp_flush(t) == -1)
 		return 0;
-	if (!smtp_waiting(t))
+	if (!smtp_waiting(t) && t->state != S_ENVELOPE)
 		return 0;
 	line = t->in + t->inoff;
 	if ((lf = memchr(line, '\n', t->inlen)) != NULL) {
@@ -1137,9 +1195,20 @@ smtp_reply(struct smtp_txn *t)
 			smtp_refused(t, "MAIL", "relay refused the sender");
 			break;
 		}
+		if (t->rcpt == NULL) {
+			/* the caller's recipients come later: no clock */
+			t->state = S_ENVELOPE;
+			evtimer_del(&t->tev);
+			break;
+		}
 		t->state = S_RCPT;
 		if (!t->caps.pipelining)
 			smtp_cmd(t, S_RCPT, "RCPT TO:<%s>", t->rcpt[0]);
+		break;
+	case S_ENVELOPE:
+		/* the relay gave up waiting (421): nothing was taken */
+		smtp_finish(t, 0, SMTP_TEMPFAIL, 0, "relay ended the "
+		    "transaction: %d %s", code, t->rtext);
 		break;
 	case S_RCPT:
 		smtp_rcpt_reply(t);
@@ -1394,9 +1463,15 @@ smtp_fill(struct smtp_txn *t)
 	ssize_t		 n;
 	size_t		 want, i, end;
 
-	if (t->msgoff < t->msgsize) {
-		want = t->msgsize - t->msgoff < SMTP_CHUNK ?
-		    (size_t)(t->msgsize - t->msgoff) : SMTP_CHUNK;
+	if (t->msgoff == t->msgend && !t->complete) {
+		/* all there is so far went: smtp_more() goes on */
+		t->starved = 1;
+		evtimer_del(&t->tev);
+		return -1;
+	}
+	if (t->msgoff < t->msgend) {
+		want = t->msgend - t->msgoff < SMTP_CHUNK ?
+		    (size_t)(t->msgend - t->msgoff) : SMTP_CHUNK;
 		while ((n = pread(t->msgfd, buf, want, t->msgoff)) == -1 &&
 		    errno == EINTR)
 			;
@@ -1453,7 +1528,7 @@ smtp_fill(struct smtp_txn *t)
 		t->bol = 0;
 	}
 	t->msgoff += n;
-	if (t->msgoff == t->msgsize) {
+	if (t->complete && t->msgoff == t->msgend) {
 		if (t->cr || !t->bol) {
 			*o++ = '\r';
 			*o++ = '\n';

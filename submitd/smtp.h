@@ -102,17 +102,38 @@ typedef void (*smtp_done_cb)(struct smtp_txn *, const struct smtp_result *,
 struct smtp_txn *smtp_open(const struct smtp_conf *, smtp_ready_cb,
 	    smtp_done_cb, void *);
 
-/* SMTP_BODY_* for smtp_send(). */
+/* SMTP_BODY_* for smtp_send() and smtp_begin(). */
 #define SMTP_BODY_8BITMIME	0x01	/* MAIL FROM ... BODY=8BITMIME */
 #define SMTP_SMTPUTF8		0x02	/* MAIL FROM ... SMTPUTF8 */
 
 /*
  * MAIL FROM, every RCPT TO, then DATA with the message read from fd
  * (offset 0 to `size`, lines ending in CRLF), dot-stuffed on the way;
- * done() with the outcome.  The fd stays the caller's.
+ * done() with the outcome.  The fd stays the caller's.  The same as
+ * smtp_begin(), smtp_rcpt() and smtp_more(fd's size, 1), but an
+ * envelope that cannot be sent is refused before anything is.
  */
 void	 smtp_send(struct smtp_txn *, const char *from, char *const *rcpt,
 	    size_t nrcpt, int fd, off_t size, int flags);
+
+/*
+ * A transaction whose message is still arriving, in steps: MAIL FROM
+ * now (from ready() or later; `size` is the estimate for SIZE=, 0 if
+ * none), the recipients once they are known (RCPT goes when the relay
+ * took MAIL), and the message as it is written to fd: smtp_more() says
+ * how many bytes the file holds now, and at last that they are all.
+ * DATA goes once every RCPT was taken; the message is sent as far as
+ * the file holds it, and the final "." only after smtp_more(..., 1).
+ * While the transaction waits for the caller, no clock runs: the
+ * caller ends it with smtp_abort() if it waits too long.  If the relay
+ * gives up meanwhile (it closes the connection, or says 421), done()
+ * comes with code 0 and sent 0: nothing was taken.
+ */
+void	 smtp_begin(struct smtp_txn *, const char *from, off_t size,
+	    int flags);
+void	 smtp_rcpt(struct smtp_txn *, char *const *rcpt, size_t nrcpt,
+	    int fd);
+void	 smtp_more(struct smtp_txn *, off_t avail, int complete);
 
 /*
  * End a transaction now, at any point: no callback; the final "." is

@@ -38,6 +38,7 @@
 #include "imsg-types.h"
 #include "log.h"
 #include "message.h"
+#include "msgio.h"
 #include "privdrop.h"
 #include "sandbox.h"
 #include "smtp.h"
@@ -56,8 +57,9 @@ struct fchan {
 
 enum sub_state {
 	SUB_RECV,		/* bytes arriving */
+	SUB_STREAM,		/* bytes arriving, relayed as they come */
 	SUB_QUEUED,		/* complete, waiting for a relay slot */
-	SUB_RELAY		/* talking to the relay */
+	SUB_RELAY		/* complete, talking to the relay */
 };
 
 /* One submission. */
@@ -68,10 +70,22 @@ struct sub {
 	uint32_t		 id;
 	enum sub_state		 state;
 	char			 user[IMAPX_USER_MAX];
-	int			 spool;		/* as received */
+	int			 spool;		/* as received, until the
+						   header is through */
 	int			 out;		/* as prepared */
 	int			 out7;		/* as converted to 7-bit */
+	struct msg_wr		*wr;		/* into out, while it grows */
+	struct msg_body		 body;
+	uint64_t		 announced;	/* size in START, 0 unknown */
 	uint64_t		 got;
+	int			 lnlen;		/* the header's end: bytes on
+						   this line (1: a lone CR,
+						   2: more) */
+	int			 hdrdone;	/* msg_header() made out */
+	int			 mailflags;	/* of the streamed MAIL */
+	int			 mailed;	/* smtp_begin() made */
+	int			 rcpted;	/* smtp_rcpt() made */
+	struct imsg_submit_done	*answer;	/* decided before END */
 	uint32_t		 refused;	/* SUBMIT_* to answer at END */
 	char			 code[32];
 	char			 reason[MSG_REASON_MAX];
@@ -103,11 +117,23 @@ static void		sub_end(struct sub *);
 static void		sub_refuse(struct sub *, uint32_t, const char *,
 			    const char *, ...)
 			    __attribute__((__format__ (printf, 4, 5)));
+static int		hdr_scan(struct sub *, const char *, size_t);
+static void		sub_header(struct sub *);
+static int		sub_flush(struct sub *);
 static void		sub_relay(struct sub *);
 static void		sub_ready(struct smtp_txn *, const struct smtp_caps *,
 			    void *);
+static void		sub_whole(struct sub *, struct smtp_txn *,
+			    const struct smtp_caps *);
 static void		sub_done(struct smtp_txn *, const struct smtp_result *,
 			    void *);
+static void		stream_begin(struct sub *);
+static void		stream_push(struct sub *);
+static void		stream_drop(struct sub *);
+static void		stream_end(struct sub *);
+static struct imsg_submit_done *answer_make(uint32_t, const char *,
+			    const char *, const struct smtp_result *);
+static void		answer_send(struct sub *, struct imsg_submit_done *);
 static void		sub_answer(struct sub *, uint32_t, const char *,
 			    const char *, const struct smtp_result *);
 static void		sub_free(struct sub *);
@@ -354,12 +380,13 @@ dispatch_frontend(struct chan *c, struct imsg *imsg)
 	}
 	switch (type) {
 	case IMSG_SUBMIT_DATA:
-		if (s->state != SUB_RECV)
+		if (s->state != SUB_RECV && s->state != SUB_STREAM)
 			goto bad;
 		sub_data(s, imsg);
 		return;
 	case IMSG_SUBMIT_END:
-		if (s->state != SUB_RECV || imsg_get_len(imsg) != 0)
+		if ((s->state != SUB_RECV && s->state != SUB_STREAM) ||
+		    imsg_get_len(imsg) != 0)
 			goto bad;
 		sub_end(s);
 		return;
@@ -395,6 +422,7 @@ sub_start(struct fchan *fc, struct imsg *imsg)
 	s->id = imsg_get_id(imsg);
 	s->state = SUB_RECV;
 	s->spool = s->out = s->out7 = -1;
+	s->announced = st.size;
 	strlcpy(s->user, st.user, sizeof(s->user));
 	clock_gettime(CLOCK_MONOTONIC, &s->start);
 	TAILQ_INSERT_TAIL(&fc->subs, s, entry);
@@ -409,6 +437,8 @@ sub_start(struct fchan *fc, struct imsg *imsg)
 	else if ((s->spool = spool_file()) == -1)
 		sub_refuse(s, SUBMIT_NO, "UNAVAILABLE", "Cannot spool the "
 		    "message: %s", strerror(errno));
+	else if (relaying < conf->concurrency)
+		stream_begin(s);
 }
 
 /* Why it will be refused; the answer waits for the end of the bytes. */
@@ -420,6 +450,7 @@ sub_refuse(struct sub *s, uint32_t status, const char *code,
 
 	if (s->refused)
 		return;
+	stream_end(s);
 	s->refused = status;
 	strlcpy(s->code, code, sizeof(s->code));
 	va_start(ap, fmt);
@@ -427,21 +458,34 @@ sub_refuse(struct sub *s, uint32_t status, const char *code,
 	va_end(ap);
 }
 
+/*
+ * Until the header is complete the bytes go to the spool as they are;
+ * then the prepared message grows in out, and with a relay slot the
+ * relay gets it as it grows.
+ */
 static void
 sub_data(struct sub *s, struct imsg *imsg)
 {
 	const char	*p = imsg->data;
 	size_t		 len = imsg_get_len(imsg);
 	ssize_t		 n;
+	int		 end;
 
 	s->got += len;
-	if (s->refused)
+	if (s->refused || s->answer != NULL)
 		return;
 	if (s->got > conf->size_max) {
 		sub_refuse(s, SUBMIT_NO, "TOOBIG", "Message too large (at "
 		    "most %llu bytes)", (unsigned long long)conf->size_max);
 		return;
 	}
+	if (s->hdrdone) {
+		msg_body_put(&s->body, &s->info.flags, s->wr, p, len);
+		if (s->txn != NULL && sub_flush(s) == 0)
+			stream_push(s);
+		return;
+	}
+	end = hdr_scan(s, p, len);
 	while (len > 0) {
 		if ((n = write(s->spool, p, len)) == -1) {
 			if (errno == EINTR)
@@ -454,16 +498,135 @@ sub_data(struct sub *s, struct imsg *imsg)
 		p += n;
 		len -= n;
 	}
+	/* a header without its end is refused by msg_header() */
+	if (end || s->got > MSG_HEADER_MAX + MSG_LINE_MAX)
+		sub_header(s);
+}
+
+/*
+ * Has the empty line that ends the header come, in these bytes?  It is
+ * the first line with nothing before its LF but perhaps a CR, as
+ * msg_rd_line() sees lines.
+ */
+static int
+hdr_scan(struct sub *s, const char *p, size_t len)
+{
+	const char	*nl;
+	size_t		 n;
+
+	for (;;) {
+		nl = memchr(p, '\n', len);
+		n = nl != NULL ? (size_t)(nl - p) : len;
+		if (n > 0)
+			s->lnlen = s->lnlen == 0 && n == 1 && p[0] == '\r' ?
+			    1 : 2;
+		if (nl == NULL)
+			return 0;
+		if (s->lnlen < 2)
+			return 1;
+		s->lnlen = 0;
+		p = nl + 1;
+		len -= n + 1;
+	}
+}
+
+/*
+ * The header is all in the spool: check it and start the prepared
+ * message in out with it and what came of the body so far.  The spool
+ * is done with then.
+ */
+static void
+sub_header(struct sub *s)
+{
+	struct msg_conf	 mc;
+	const char	*allowed[ALLOWED_MAX];
+	char		 reason[MSG_REASON_MAX], buf[MSGIO_BUF];
+	off_t		 body, off;
+	ssize_t		 n;
+
+	memset(&mc, 0, sizeof(mc));
+	mc.user = s->user;
+	mc.nallowed = submitd_allowed(conf, s->user, allowed, ALLOWED_MAX);
+	mc.allowed = allowed;
+	mc.rcpt_max = conf->rcpt_max;
+	mc.hostname = conf->hostname;
+	if ((s->out = spool_file()) == -1 ||
+	    (s->wr = malloc(sizeof(*s->wr))) == NULL) {
+		sub_refuse(s, SUBMIT_NO, "UNAVAILABLE", "Cannot spool the "
+		    "message: %s", strerror(errno));
+		return;
+	}
+	msg_wr_init(s->wr, s->out);
+	if (msg_header(s->spool, s->wr, &mc, &s->info, &body, reason,
+	    sizeof(reason)) == -1) {
+		sub_refuse(s, SUBMIT_NO, "", "%s", reason);
+		return;
+	}
+	s->hdrdone = 1;
+	msg_body_init(&s->body);
+	for (off = body; body != -1 && off < (off_t)s->got; off += n) {
+		if ((n = pread(s->spool, buf, sizeof(buf), off)) <= 0) {
+			if (n == -1 && errno == EINTR) {
+				n = 0;
+				continue;
+			}
+			sub_refuse(s, SUBMIT_NO, "UNAVAILABLE", "Cannot read "
+			    "the spooled message");
+			return;
+		}
+		msg_body_put(&s->body, &s->info.flags, s->wr, buf, n);
+	}
+	close(s->spool);
+	s->spool = -1;
+	if (s->txn != NULL && sub_flush(s) == 0)
+		stream_push(s);
+}
+
+/* What out holds so far into the file, for the relay to read. */
+static int
+sub_flush(struct sub *s)
+{
+	if (msg_wr_flush(s->wr) == 0)
+		return 0;
+	log_warn("%s: spool write", s->user);
+	sub_refuse(s, SUBMIT_NO, "UNAVAILABLE", "Cannot spool the message");
+	return -1;
 }
 
 static void
 sub_end(struct sub *s)
 {
+	struct imsg_submit_done	*d;
+
 	if (!s->refused && s->got == 0)
 		sub_refuse(s, SUBMIT_BAD, "", "Empty message");
+	if (!s->refused && s->answer == NULL && !s->hdrdone)
+		sub_header(s);
+	if (!s->refused && s->answer == NULL) {
+		msg_body_end(&s->body, s->wr);
+		if (sub_flush(s) == 0) {
+			s->info.size = s->wr->total;
+			free(s->wr);
+			s->wr = NULL;
+		}
+	}
 	if (s->refused) {
 		log_info("%s: refused: %s", s->user, s->reason);
 		sub_answer(s, s->refused, s->code, s->reason, NULL);
+		return;
+	}
+	if ((d = s->answer) != NULL) {
+		s->answer = NULL;
+		answer_send(s, d);
+		return;
+	}
+	if (s->state == SUB_STREAM) {
+		/* it holds its relay slot */
+		s->state = SUB_RELAY;
+		if (s->txn != NULL)
+			stream_push(s);
+		if (s->txn == NULL)
+			sub_relay(s);
 		return;
 	}
 	s->state = SUB_QUEUED;
@@ -486,45 +649,54 @@ slots_run(void)
 	}
 }
 
-/* Check and fix it, then open the transaction with the relay. */
+/* The whole message is in out: a transaction with the relay for it. */
 static void
 sub_relay(struct sub *s)
 {
-	struct msg_conf	 mc;
-	const char	*allowed[ALLOWED_MAX];
-	char		 reason[MSG_REASON_MAX];
-
-	memset(&mc, 0, sizeof(mc));
-	mc.user = s->user;
-	mc.nallowed = submitd_allowed(conf, s->user, allowed, ALLOWED_MAX);
-	mc.allowed = allowed;
-	mc.rcpt_max = conf->rcpt_max;
-	mc.hostname = conf->hostname;
-	if ((s->out = spool_file()) == -1) {
-		sub_answer(s, SUBMIT_NO, "UNAVAILABLE", "Cannot spool the "
-		    "message", NULL);
-		return;
-	}
-	if (msg_prepare(s->spool, s->out, &mc, &s->info, reason,
-	    sizeof(reason)) == -1) {
-		log_info("%s: refused: %s", s->user, reason);
-		sub_answer(s, SUBMIT_NO, "", reason, NULL);
-		return;
-	}
-	close(s->spool);
-	s->spool = -1;
-	if ((s->txn = smtp_open(&sconf, sub_ready, sub_done, s)) == NULL) {
+	if ((s->txn = smtp_open(&sconf, sub_ready, sub_done, s)) == NULL)
 		sub_answer(s, SUBMIT_NO, "UNAVAILABLE", "Cannot reach the "
 		    "relay", NULL);
-		return;
-	}
 }
 
-/* The relay said what it offers: send the message as it can take it. */
+/*
+ * The relay said what it offers.  While the bytes still arrive, MAIL
+ * goes now and the rest as it comes (stream_push()).  MAIL says what
+ * is known then: a message found later to need more (SMTPUTF8,
+ * BODY=8BITMIME) or a 7-bit conversion is dropped from the stream and
+ * sent whole at its end.
+ */
 static void
 sub_ready(struct smtp_txn *txn, const struct smtp_caps *caps, void *arg)
 {
 	struct sub	*s = arg;
+	int		 flags = 0;
+
+	if (s->state != SUB_STREAM) {
+		sub_whole(s, txn, caps);
+		return;
+	}
+	if (s->info.flags & MSG_8BITHDR)
+		flags |= SMTP_SMTPUTF8;
+	if ((s->info.flags & MSG_8BITBODY) && caps->eightbitmime)
+		flags |= SMTP_BODY_8BITMIME;
+	if (((flags & SMTP_SMTPUTF8) && !caps->smtputf8) ||
+	    (s->info.flags & MSG_BINARY) || ((s->info.flags & MSG_8BITBODY) &&
+	    !caps->eightbitmime)) {
+		stream_drop(s);
+		return;
+	}
+	s->mailflags = flags;
+	s->mailed = 1;
+	/* SIZE=: what the client announced, and room for our fields */
+	smtp_begin(txn, s->user, s->announced > 0 ? (off_t)s->announced +
+	    512 : 0, flags);
+	stream_push(s);
+}
+
+/* The complete message, as the relay can take it. */
+static void
+sub_whole(struct sub *s, struct smtp_txn *txn, const struct smtp_caps *caps)
+{
 	char		 reason[MSG_REASON_MAX];
 	struct stat	 st;
 	int		 fd = s->out, flags = 0;
@@ -559,28 +731,114 @@ sub_ready(struct smtp_txn *txn, const struct smtp_caps *caps, void *arg)
 	    flags);
 }
 
+/* Relay the message as it arrives: a slot, and a transaction for it. */
+static void
+stream_begin(struct sub *s)
+{
+	s->state = SUB_STREAM;
+	relaying++;
+	s->txn = smtp_open(&sconf, sub_ready, sub_done, s);
+}
+
+/*
+ * The streaming transaction learns what is new: the recipients once the
+ * header is through, then how much of out it may send, and the end.
+ */
+static void
+stream_push(struct sub *s)
+{
+	int	f = s->info.flags;
+
+	if (s->txn == NULL || !s->mailed || !s->hdrdone)
+		return;
+	if (((f & MSG_8BITHDR) && !(s->mailflags & SMTP_SMTPUTF8)) ||
+	    (f & MSG_BINARY) || ((f & MSG_8BITBODY) &&
+	    !(s->mailflags & SMTP_BODY_8BITMIME))) {
+		stream_drop(s);
+		return;
+	}
+	if (!s->rcpted) {
+		s->rcpted = 1;
+		smtp_rcpt(s->txn, s->info.rcpt, s->info.nrcpt, s->out);
+	}
+	if (s->state == SUB_RELAY)
+		smtp_more(s->txn, (off_t)s->info.size, 1);
+	else
+		smtp_more(s->txn, s->wr->total, 0);
+}
+
+/*
+ * The stream cannot go on (the message needs what its MAIL did not
+ * say, or the relay went away): the relay drops what it got, the
+ * connection closed before the final ".", and the message goes whole
+ * at its end, in the slot it holds.
+ */
+static void
+stream_drop(struct sub *s)
+{
+	if (s->txn != NULL)
+		smtp_abort(s->txn);
+	s->txn = NULL;
+	s->mailed = s->rcpted = 0;
+}
+
+/* The message will not be relayed (refused): its slot is free. */
+static void
+stream_end(struct sub *s)
+{
+	stream_drop(s);
+	if (s->state != SUB_STREAM)
+		return;
+	s->state = SUB_RECV;
+	relaying--;
+	slots_run();
+}
+
 static void
 sub_done(struct smtp_txn *txn, const struct smtp_result *r, void *arg)
 {
 	struct sub	*s = arg;
+	const char	*code = "", *why;
+	uint32_t	 status = SUBMIT_NO;
 
 	s->txn = NULL;		/* freed below, after its result is used */
-	if (r->status == SMTP_OK)
-		sub_answer(s, SUBMIT_OK, "", "", r);
-	else if (r->sent && r->code == 0)
-		sub_answer(s, SUBMIT_UNKNOWN, "", "The relay did not confirm "
-		    "the message after it was sent: it may have been "
-		    "delivered", r);
-	else if (r->nbad > 0)
-		sub_answer(s, SUBMIT_NO, "", r->status == SMTP_TEMPFAIL ?
-		    "Temporary failure: some recipients were refused, "
-		    "try again later" : "", r);
-	else
-		sub_answer(s, SUBMIT_NO, r->status == SMTP_TEMPFAIL &&
-		    r->code == 0 && !r->sent ? "UNAVAILABLE" : "",
-		    r->status == SMTP_TEMPFAIL ? "Temporary failure" :
-		    "Permanent failure", r);
+	if (s->state == SUB_STREAM && r->status == SMTP_TEMPFAIL &&
+	    r->code == 0 && !r->sent && r->nbad == 0) {
+		/* the connection failed: again, whole, at the end */
+		s->mailed = s->rcpted = 0;
+		smtp_free(txn);
+		return;
+	}
+	if (r->status == SMTP_OK) {
+		status = SUBMIT_OK;
+		why = "";
+	} else if (r->sent && r->code == 0) {
+		status = SUBMIT_UNKNOWN;
+		why = "The relay did not confirm the message after it was "
+		    "sent: it may have been delivered";
+	} else if (r->nbad > 0)
+		why = r->status == SMTP_TEMPFAIL ? "Temporary failure: some "
+		    "recipients were refused, try again later" : "";
+	else {
+		if (r->status == SMTP_TEMPFAIL && r->code == 0 && !r->sent)
+			code = "UNAVAILABLE";
+		why = r->status == SMTP_TEMPFAIL ? "Temporary failure" :
+		    "Permanent failure";
+	}
+	if (s->state == SUB_STREAM) {
+		/* refused while the bytes arrive: the answer waits for END */
+		s->answer = answer_make(status, code, why, r);
+		stream_end(s);
+	} else
+		sub_answer(s, status, code, why, r);
 	smtp_free(txn);
+}
+
+static void
+sub_answer(struct sub *s, uint32_t status, const char *code,
+    const char *why, const struct smtp_result *r)
+{
+	answer_send(s, answer_make(status, code, why, r));
 }
 
 /*
@@ -589,16 +847,13 @@ sub_done(struct smtp_txn *txn, const struct smtp_result *r, void *arg)
  * refused recipients ends in a comma, as the draft's "MX server not
  * responding,".
  */
-static void
-sub_answer(struct sub *s, uint32_t status, const char *code,
-    const char *why, const struct smtp_result *r)
+static struct imsg_submit_done *
+answer_make(uint32_t status, const char *code, const char *why,
+    const struct smtp_result *r)
 {
 	struct imsg_submit_done	*d;
-	struct timespec		 now;
 	char			 text[1024];
 	size_t			 i, len;
-	int			 fd = -1;
-	double			 secs;
 
 	if ((d = calloc(1, sizeof(*d))) == NULL)
 		fatal("%s", __func__);
@@ -621,28 +876,32 @@ sub_answer(struct sub *s, uint32_t status, const char *code,
 		if (r == NULL || r->nbad == 0)
 			strlcat(d->text, ",", sizeof(d->text));
 	}
-	if (status == SUBMIT_OK && conf->sentbox[0] != '\0') {
-		fd = dup(s->out7 != -1 ? s->out7 : s->out);
-		if (fd != -1 && lseek(fd, 0, SEEK_SET) == -1) {
+	return d;
+}
+
+/* The answer to the frontend, with the Sent copy if it is wanted. */
+static void
+answer_send(struct sub *s, struct imsg_submit_done *d)
+{
+	struct timespec	now;
+	struct stat	st;
+	int		fd = -1;
+	double		secs;
+
+	if (d->status == SUBMIT_OK && conf->sentbox[0] != '\0' &&
+	    (fd = dup(s->out7 != -1 ? s->out7 : s->out)) != -1) {
+		if (lseek(fd, 0, SEEK_SET) == 0 && fstat(fd, &st) == 0) {
+			d->save = 1;
+			d->size = st.st_size;
+		} else {
 			close(fd);
 			fd = -1;
-		}
-		if (fd != -1) {
-			struct stat	st;
-
-			if (fstat(fd, &st) == 0) {
-				d->save = 1;
-				d->size = st.st_size;
-			} else {
-				close(fd);
-				fd = -1;
-			}
 		}
 	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	secs = (now.tv_sec - s->start.tv_sec) +
 	    (now.tv_nsec - s->start.tv_nsec) / 1e9;
-	if (status == SUBMIT_OK)
+	if (d->status == SUBMIT_OK)
 		log_info("%s: sent %lld bytes to %zu recipient%s, %s, %.3f s",
 		    s->user, (long long)s->info.size, s->info.nrcpt,
 		    s->info.nrcpt == 1 ? "" : "s", s->info.msgid, secs);
@@ -681,7 +940,7 @@ sub_free(struct sub *s)
 		smtp_abort(s->txn);
 	if (s->state == SUB_QUEUED)
 		TAILQ_REMOVE(&queue, s, qentry);
-	else if (s->state == SUB_RELAY)
+	else if (s->state == SUB_RELAY || s->state == SUB_STREAM)
 		relaying--;
 	TAILQ_REMOVE(&s->fc->subs, s, entry);
 	if (s->spool != -1)
@@ -690,6 +949,8 @@ sub_free(struct sub *s)
 		close(s->out);
 	if (s->out7 != -1)
 		close(s->out7);
+	free(s->wr);
+	free(s->answer);
 	msg_info_free(&s->info);
 	free(s);
 }
