@@ -129,6 +129,8 @@ static int	 write_header(struct prep *);
 static int	 add_field(struct prep *, struct msg_buf *, const char *,
 		    const char *);
 static int	 has_8bit(const unsigned char *, size_t);
+static int	 body_clean(struct msg_body *, int *, struct msg_wr *,
+		    const unsigned char *, size_t);
 static void	 date_now(char *, size_t);
 static void	 msgid_new(const struct msg_conf *, char *, size_t);
 static void	 msgid_get(const char *, char *, size_t);
@@ -353,6 +355,19 @@ msg_wr_put(struct msg_wr *w, const void *p, size_t n)
 	} else {
 		w->last[0] = w->last[1];
 		w->last[1] = s[0];
+	}
+	/* a large piece goes straight to the file, not through buf */
+	if (w->len == 0 && n >= sizeof(w->buf) / 4) {
+		while (n > 0 && !w->err) {
+			if ((k = write(w->fd, s, n)) == (size_t)-1) {
+				if (errno != EINTR)
+					w->err = 1;
+				continue;
+			}
+			s += k;
+			n -= k;
+		}
+		return;
 	}
 	while (n > 0 && !w->err) {
 		if (w->len == sizeof(w->buf))
@@ -1119,6 +1134,8 @@ msg_body_put(struct msg_body *b, int *flags, struct msg_wr *w,
 	const unsigned char	*s = buf, *e;
 	size_t			 i, j;
 
+	if (body_clean(b, flags, w, s, n))
+		return;
 	for (i = 0; i < n; i = j) {
 		if (b->cr) {
 			b->cr = 0;
@@ -1157,6 +1174,48 @@ msg_body_put(struct msg_body *b, int *flags, struct msg_wr *w,
 		if (b->col > MSG_LINE_MAX)
 			*flags |= MSG_BINARY;
 	}
+}
+
+/*
+ * Most chunks need nothing changed: CRLF line ends only, no NUL, no CR
+ * left from the chunk before.  Such a chunk goes as it is, in one
+ * piece, and only its line lengths are looked at.  0: it is not one
+ * (nothing was done).
+ */
+static int
+body_clean(struct msg_body *b, int *flags, struct msg_wr *w,
+    const unsigned char *s, size_t n)
+{
+	const unsigned char	*p = s, *e = s + n, *lf, *cr;
+	size_t			 col = b->col;
+	int			 longline = 0;
+
+	if (b->cr || n == 0 || memchr(s, '\0', n) != NULL)
+		return 0;
+	for (;;) {
+		lf = memchr(p, '\n', e - p);
+		cr = memchr(p, '\r', (lf != NULL ? lf : e) - p);
+		if (lf == NULL) {
+			/* the start of a line; a CR in it is for the slow way */
+			if (cr != NULL)
+				return 0;
+			col += e - p;
+			break;
+		}
+		if (cr == NULL || cr + 1 != lf)
+			return 0;	/* a bare LF or a bare CR */
+		if (col + (cr - p) > MSG_LINE_MAX)
+			longline = 1;
+		col = 0;
+		p = lf + 1;
+	}
+	if (longline || col > MSG_LINE_MAX)
+		*flags |= MSG_BINARY;
+	if (!(*flags & MSG_8BITBODY) && has_8bit(s, n))
+		*flags |= MSG_8BITBODY;
+	msg_wr_put(w, s, n);
+	b->col = col;
+	return 1;
 }
 
 /* A CR at the very end ends the last line, as does a missing line end. */

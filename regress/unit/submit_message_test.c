@@ -20,6 +20,7 @@
 #include <sodium.h>
 
 #include "message.h"
+#include "msgio.h"
 
 #include "atf_lsan.h"
 
@@ -439,6 +440,118 @@ ATF_TC_BODY(body_flags, tc)
 	good(msg, &r);
 	ATF_CHECK_EQ(r.info.flags, MSG_BINARY | MSG_8BITBODY);
 	run_free(&r);
+}
+
+/*
+ * What msg_body_put() must make of a body, byte by byte: CRLF or LF
+ * line ends made CRLF, a CR without its LF kept, a last line ended;
+ * NUL, bare CR and lines over 998 bytes are MSG_BINARY.
+ */
+static size_t
+body_ref(const unsigned char *s, size_t n, unsigned char *o, int *flags)
+{
+	size_t	i, k = 0, col = 0;
+
+	*flags = 0;
+	for (i = 0; i < n; i++) {
+		if (s[i] == '\r' && i + 1 < n && s[i + 1] == '\n')
+			continue;
+		if (s[i] == '\n') {
+			o[k++] = '\r';
+			o[k++] = '\n';
+			col = 0;
+			continue;
+		}
+		if (s[i] == '\r' && i + 1 == n)
+			break;		/* ends the last line */
+		if (s[i] == '\r' || s[i] == '\0')
+			*flags |= MSG_BINARY;
+		if (s[i] > 127)
+			*flags |= MSG_8BITBODY;
+		o[k++] = s[i];
+		if (++col > MSG_LINE_MAX)
+			*flags |= MSG_BINARY;
+	}
+	if (col > 0 || (n > 0 && s[n - 1] == '\r')) {
+		o[k++] = '\r';
+		o[k++] = '\n';
+	}
+	return k;
+}
+
+/*
+ * The body in chunks, cut anywhere (between CR and LF too), comes out
+ * as the reference says, whether a chunk takes the quick way (clean
+ * CRLF text) or the byte by byte one.
+ */
+ATF_TC_WITHOUT_HEAD(body_chunks);
+ATF_TC_BODY(body_chunks, tc)
+{
+	static const unsigned char alpha[] = "abc.\r\n\r\n\r\n\0\xc3";
+	struct msg_wr	*w;
+	struct msg_body	 b;
+	unsigned char	*in, *want, *got;
+	size_t		 n, wantlen, off, c, ll, max = 4096;
+	uint32_t	 seed = 1;
+	int		 round, fd, flags, wantflags, kind;
+	off_t		 size;
+
+	ATF_REQUIRE((in = malloc(max)) != NULL);
+	ATF_REQUIRE((want = malloc(2 * max + 2)) != NULL);
+	ATF_REQUIRE((got = malloc(2 * max + 2)) != NULL);
+	ATF_REQUIRE((w = malloc(sizeof(*w))) != NULL);
+	for (round = 0; round < 3000; round++) {
+		seed = seed * 1103515245 + 12345;
+		n = (seed >> 8) % max;
+		kind = round % 4;
+		ll = MSG_LINE_MAX + 2 + (round / 4) % 2;
+		for (off = 0; off < n; off++) {
+			seed = seed * 1103515245 + 12345;
+			if (kind == 0)		/* any of the odd bytes */
+				in[off] = alpha[(seed >> 16) % (sizeof(alpha) -
+				    1)];
+			else if (kind == 1)	/* clean text, lines of 70 */
+				in[off] = off % 72 == 70 ? '\r' :
+				    off % 72 == 71 ? '\n' : 'a' + off % 26;
+			else if (kind == 2)	/* clean, lines of 998 or 999 */
+				in[off] = off % ll == ll - 2 ? '\r' :
+				    off % ll == ll - 1 ? '\n' : 'x';
+			else			/* clean but one odd byte */
+				in[off] = off % 72 == 70 ? '\r' :
+				    off % 72 == 71 ? '\n' :
+				    off == n / 2 ? alpha[seed % 13] : 'y';
+		}
+		wantlen = body_ref(in, n, want, &wantflags);
+
+		ATF_REQUIRE((fd = memfd_create("body", 0)) != -1);
+		msg_wr_init(w, fd);
+		msg_body_init(&b);
+		flags = 0;
+		for (off = 0; off < n; off += c) {
+			seed = seed * 1103515245 + 12345;
+			c = round % 3 == 0 ? 1 + (seed >> 8) % 7 :
+			    1 + (seed >> 8) % 1500;
+			if (c > n - off)
+				c = n - off;
+			msg_body_put(&b, &flags, w, in + off, c);
+		}
+		msg_body_end(&b, w);
+		ATF_REQUIRE(msg_wr_flush(w) == 0);
+		ATF_REQUIRE((size = lseek(fd, 0, SEEK_END)) != -1);
+		ATF_REQUIRE_EQ_MSG((size_t)size, wantlen, "round %d: %lld "
+		    "bytes, want %zu", round, (long long)size, wantlen);
+		ATF_REQUIRE(pread(fd, got, size, 0) == size);
+		ATF_REQUIRE_MSG(memcmp(got, want, wantlen) == 0,
+		    "round %d: other bytes", round);
+		ATF_REQUIRE_EQ_MSG(flags, wantflags, "round %d: flags %x, "
+		    "want %x", round, flags, wantflags);
+		ATF_REQUIRE_EQ(w->total, (off_t)wantlen);
+		close(fd);
+	}
+	free(in);
+	free(want);
+	free(got);
+	free(w);
 }
 
 ATF_TC_WITHOUT_HEAD(counts);
@@ -1679,6 +1792,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, header_bytes);
 	ATF_TP_ADD_TC(tp, header_limits);
 	ATF_TP_ADD_TC(tp, body_flags);
+	ATF_TP_ADD_TC(tp, body_chunks);
 	ATF_TP_ADD_TC(tp, counts);
 	ATF_TP_ADD_TC(tp, from_check);
 	ATF_TP_ADD_TC(tp, sender_added);
