@@ -276,6 +276,7 @@ static int
 submit_literal(struct session *s, struct lcmd *lc, uint64_t len, int lit)
 {
 	struct submission	*sub = lc->arg;
+	struct chan		*c;
 
 	if (sub == NULL || sub->phase != SP_ARGS)
 		return 0;
@@ -286,8 +287,13 @@ submit_literal(struct session *s, struct lcmd *lc, uint64_t len, int lit)
 		 * with the relay while the client sends the message.
 		 */
 		sub->announced = len;
-		if (len > 0 && len <= sub->size_max && sub_start(sub) == -1)
-			return -1;
+		if (len > 0 && len <= sub->size_max) {
+			if (sub_start(sub) == -1)
+				return -1;
+			/* before the "+", not at the end of this turn */
+			if ((c = fe_service_chan(PROC_SUBMITD)) != NULL)
+				chan_flush(c);
+		}
 		return 0;
 	case SUBARG_TEXT:
 		if (sub->total + len > sub->size_max) {
