@@ -327,6 +327,7 @@ static const int sys_stdio[] = {
 	SCMP_SYS(lseek), SCMP_SYS(fstat), SCMP_SYS(fsync),
 	SCMP_SYS(fdatasync), SCMP_SYS(dup), SCMP_SYS(dup2), SCMP_SYS(dup3),
 	SCMP_SYS(pipe), SCMP_SYS(pipe2), SCMP_SYS(splice), SCMP_SYS(tee),
+	SCMP_SYS(sendfile),
 	SCMP_SYS(shutdown), SCMP_SYS(getsockopt), SCMP_SYS(setsockopt),
 	SCMP_SYS(getsockname), SCMP_SYS(getpeername),
 	SCMP_SYS(epoll_create), SCMP_SYS(epoll_create1),

@@ -1118,9 +1118,11 @@ write_header(struct prep *p)
 }
 
 void
-msg_body_init(struct msg_body *b)
+msg_body_init(struct msg_body *b, const struct msg_wr *w)
 {
 	memset(b, 0, sizeof(*b));
+	b->bol = 1;
+	b->plain = w->total;
 }
 
 /*
@@ -1136,6 +1138,7 @@ msg_body_put(struct msg_body *b, int *flags, struct msg_wr *w,
 
 	if (body_clean(b, flags, w, s, n))
 		return;
+	b->opaque = 1;
 	for (i = 0; i < n; i = j) {
 		if (b->cr) {
 			b->cr = 0;
@@ -1177,44 +1180,84 @@ msg_body_put(struct msg_body *b, int *flags, struct msg_wr *w,
 }
 
 /*
- * Most chunks need nothing changed: CRLF line ends only, no NUL, no CR
- * left from the chunk before.  Such a chunk goes as it is, in one
- * piece, and only its line lengths are looked at.  0: it is not one
- * (nothing was done).
+ * Most chunks need nothing changed: CRLF line ends only, no NUL, no bare
+ * CR; the chunk before may have ended between a CR and its LF, this one
+ * may too.  Such a chunk goes as it is, in one piece; only its line ends
+ * are looked at, for the lengths of the lines and where the plain ones
+ * end.  0: it is not one (nothing was done).
  */
 static int
 body_clean(struct msg_body *b, int *flags, struct msg_wr *w,
     const unsigned char *s, size_t n)
 {
 	const unsigned char	*p = s, *e = s + n, *lf, *cr;
-	size_t			 col = b->col;
-	int			 longline = 0;
+	off_t			 base = w->total, plain = b->plain;
+	size_t			 col = b->col, len = n;
+	int			 longline = 0, bol = b->bol, dot = b->dot;
+	int			 opaque = b->opaque, pend = 0;
 
-	if (b->cr || n == 0 || memchr(s, '\0', n) != NULL)
+	if (n == 0 || memchr(s, '\0', n) != NULL)
 		return 0;
+	if (b->cr) {
+		/* the chunk before ended in a CR: here comes its LF */
+		if (s[0] != '\n')
+			return 0;
+		base++;			/* that CR, written below */
+		if (col > MSG_LINE_MAX)
+			longline = 1;
+		if (dot)
+			opaque = 1;
+		else if (!opaque)
+			plain = base + 1;
+		col = 0;
+		bol = 1;
+		dot = 0;
+		p++;
+	}
 	for (;;) {
+		if (bol && p < e) {
+			dot = *p == '.';
+			bol = 0;
+		}
 		lf = memchr(p, '\n', e - p);
 		cr = memchr(p, '\r', (lf != NULL ? lf : e) - p);
 		if (lf == NULL) {
-			/* the start of a line; a CR in it is for the slow way */
-			if (cr != NULL)
-				return 0;
-			col += e - p;
+			if (cr != NULL && cr + 1 != e)
+				return 0;	/* a bare CR */
+			if (cr != NULL) {
+				/* its LF comes with the next chunk */
+				pend = 1;
+				len--;
+			}
+			col += (cr != NULL ? cr : e) - p;
 			break;
 		}
 		if (cr == NULL || cr + 1 != lf)
 			return 0;	/* a bare LF or a bare CR */
 		if (col + (cr - p) > MSG_LINE_MAX)
 			longline = 1;
+		if (dot)
+			opaque = 1;
+		else if (!opaque)
+			plain = base + (lf + 1 - s);
 		col = 0;
+		bol = 1;
+		dot = 0;
 		p = lf + 1;
 	}
 	if (longline || col > MSG_LINE_MAX)
 		*flags |= MSG_BINARY;
 	if (!(*flags & MSG_8BITBODY) && has_8bit(s, n))
 		*flags |= MSG_8BITBODY;
-	msg_wr_put(w, s, n);
+	if (b->cr)
+		msg_wr_put(w, "\r", 1);
+	msg_wr_put(w, s, len);
+	b->cr = pend;
 	b->col = col;
+	b->bol = bol;
+	b->dot = dot;
+	b->opaque = opaque;
+	b->plain = plain;
 	return 1;
 }
 
@@ -1224,6 +1267,10 @@ msg_body_end(struct msg_body *b, struct msg_wr *w)
 {
 	if (b->cr || b->col > 0)
 		msg_wr_put(w, "\r\n", 2);
+	if (b->dot)
+		b->opaque = 1;
+	else if (!b->opaque)
+		b->plain = w->total;
 	b->cr = 0;
 	b->col = 0;
 }
@@ -1335,7 +1382,7 @@ msg_prepare(int in, int out, const struct msg_conf *conf,
 	}
 	ok = prep_header(p) == 0;
 	if (ok && p->blank) {
-		msg_body_init(&b);
+		msg_body_init(&b, w);
 		while ((n = msg_rd_chunk(&p->rd, &s, SIZE_MAX)) > 0)
 			msg_body_put(&b, &info->flags, w, s, n);
 		if (n == -1)

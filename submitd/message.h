@@ -79,17 +79,27 @@ int	 msg_prepare(int in, int out, const struct msg_conf *,
  * them into `w` as msg_prepare() would and sets MSG_8BITBODY and
  * MSG_BINARY in *flags; msg_body_end() after the last.  The caller
  * flushes `w` (msgio.h) and sets info->size.
+ *
+ * `plain` follows what went into `w` from msg_body_init() on: up to
+ * there it is whole lines ending in CRLF, none beginning with ".", so
+ * SMTP DATA can carry those bytes as they are (smtp_plain()).  It stops
+ * at the first line that begins with "." and for good at anything that
+ * is not clean CRLF text.
  */
 struct msg_wr;
 struct msg_body {
 	int		  cr;		/* a CR ended the last chunk */
 	size_t		  col;		/* bytes on the current line */
+	int		  bol;		/* the next byte begins a line */
+	int		  dot;		/* the current line begins with "." */
+	int		  opaque;	/* plain stopped for good */
+	off_t		  plain;	/* in w: the plain lines end here */
 };
 
 int	 msg_header(int in, struct msg_wr *w, const struct msg_conf *,
 	    struct msg_info *info, off_t *body, char *reason,
 	    size_t reasonsz);
-void	 msg_body_init(struct msg_body *);
+void	 msg_body_init(struct msg_body *, const struct msg_wr *);
 void	 msg_body_put(struct msg_body *, int *flags, struct msg_wr *,
 	    const void *, size_t);
 void	 msg_body_end(struct msg_body *, struct msg_wr *);

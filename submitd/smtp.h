@@ -136,6 +136,15 @@ void	 smtp_rcpt(struct smtp_txn *, char *const *rcpt, size_t nrcpt,
 void	 smtp_more(struct smtp_txn *, off_t avail, int complete);
 
 /*
+ * The caller vouches that the first `upto` bytes of the file are whole
+ * lines ending in CRLF, without a bare CR or LF, none beginning with
+ * ".": they need no dot-stuffing, and go from the file to the relay as
+ * they are (sendfile(2), when the connection is not TLS).  It only
+ * grows; 0, the start, means none.
+ */
+void	 smtp_plain(struct smtp_txn *, off_t upto);
+
+/*
  * End a transaction now, at any point: no callback; the final "." is
  * never sent (the connection is closed without it, so the relay drops
  * a message it was reading).  This frees the transaction too: no

@@ -563,7 +563,13 @@ sub_header(struct sub *s)
 		return;
 	}
 	s->hdrdone = 1;
-	msg_body_init(&s->body);
+	msg_body_init(&s->body, s->wr);
+	if (s->wr->total != (off_t)s->wr->len || s->wr->buf[0] == '.' ||
+	    memmem(s->wr->buf, s->wr->len, "\n.", 2) != NULL) {
+		/* a header line begins with ".": dot-stuffed, all of it */
+		s->body.opaque = 1;
+		s->body.plain = 0;
+	}
 	for (off = body; body != -1 && off < (off_t)s->got; off += n) {
 		if ((n = pread(s->spool, buf, sizeof(buf), off)) <= 0) {
 			if (n == -1 && errno == EINTR) {
@@ -729,6 +735,8 @@ sub_whole(struct sub *s, struct smtp_txn *txn, const struct smtp_caps *caps)
 		fatal("fstat");
 	smtp_send(txn, s->user, s->info.rcpt, s->info.nrcpt, fd, st.st_size,
 	    flags);
+	if (fd == s->out)
+		smtp_plain(txn, s->body.plain);
 }
 
 /* Relay the message as it arrives: a slot, and a transaction for it. */
@@ -761,6 +769,7 @@ stream_push(struct sub *s)
 		s->rcpted = 1;
 		smtp_rcpt(s->txn, s->info.rcpt, s->info.nrcpt, s->out);
 	}
+	smtp_plain(s->txn, s->body.plain);
 	if (s->state == SUB_RELAY)
 		smtp_more(s->txn, (off_t)s->info.size, 1);
 	else

@@ -525,7 +525,7 @@ ATF_TC_BODY(body_chunks, tc)
 
 		ATF_REQUIRE((fd = memfd_create("body", 0)) != -1);
 		msg_wr_init(w, fd);
-		msg_body_init(&b);
+		msg_body_init(&b, w);
 		flags = 0;
 		for (off = 0; off < n; off += c) {
 			seed = seed * 1103515245 + 12345;
@@ -546,6 +546,24 @@ ATF_TC_BODY(body_chunks, tc)
 		ATF_REQUIRE_EQ_MSG(flags, wantflags, "round %d: flags %x, "
 		    "want %x", round, flags, wantflags);
 		ATF_REQUIRE_EQ(w->total, (off_t)wantlen);
+		/* the plain lines: whole, none begins with "." */
+		ATF_REQUIRE(b.plain >= 0 && b.plain <= (off_t)wantlen);
+		ATF_REQUIRE_MSG(b.plain == 0 || memcmp(got + b.plain - 2,
+		    "\r\n", 2) == 0, "round %d: plain ends mid-line", round);
+		for (off = 0; off < (size_t)b.plain; off++) {
+			ATF_REQUIRE_MSG(off > 0 || got[0] != '.',
+			    "round %d: a plain line begins with a dot", round);
+			ATF_REQUIRE_MSG(got[off] != '\r' || got[off + 1] ==
+			    '\n', "round %d: a bare CR in plain", round);
+			ATF_REQUIRE_MSG(got[off] != '\n' || got[off + 1] !=
+			    '.' || off + 1 == (size_t)b.plain,
+			    "round %d: a plain line begins with a dot", round);
+		}
+		/* clean text without dots is plain to its end */
+		if (kind == 1)
+			ATF_REQUIRE_EQ_MSG(b.plain, (off_t)wantlen,
+			    "round %d: plain %lld of %zu", round,
+			    (long long)b.plain, wantlen);
 		close(fd);
 	}
 	free(in);
