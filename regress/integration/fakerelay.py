@@ -81,7 +81,11 @@ STEPS = ("greeting", "ehlo", "helo", "starttls", "auth", "mail", "rcpt",
 
 
 class Closed(Exception):
-    pass
+    """The connection ends; eof: the client ended it."""
+
+    def __init__(self, eof=False):
+        super().__init__()
+        self.eof = eof
 
 
 def code_text(spec, what):
@@ -181,7 +185,7 @@ class Session:
     def fill(self):
         data = self.sock.recv(65536)
         if not data:
-            raise Closed()
+            raise Closed(eof=True)
         self.buf += data
 
     def readline(self, limit=65536):
@@ -254,8 +258,9 @@ class Session:
                         " ESMTP fakerelay")
             while True:
                 self.command(self.readline())
-        except Closed:
-            pass
+        except Closed as e:
+            if e.eof:
+                self.log("* eof")
         except (OSError, ssl.SSLError) as e:
             self.log("* error %s" % e)
         finally:
@@ -446,7 +451,7 @@ class Session:
                 data.append(line)
         except Closed:
             self.log("* eof in data")
-            raise
+            raise Closed()
         data = b"".join(data)
         self.log("* data %d bytes" % len(data))
         self.step("dot")
