@@ -48,6 +48,8 @@ message), dot (the end of the message), rset, quit:
   --release FILE         the file that ends the stalls
   --close STEP           hang up at STEP without answering; logs
                          "* close STEP" (repeatable)
+  --close-once STEP      like --close, but only on the first connection
+                         that reaches STEP; later ones go on (repeatable)
 
 Connections that serve several messages (each counted once the relay
 took it; the log has "* session end" when one of these ends it):
@@ -105,6 +107,7 @@ class Relay:
         self.lock = threading.Lock()
         self.conns = 0
         self.msgs = 0
+        self.closed_once = set()        # --close-once steps done
         self.logf = open(opts.log, "a", encoding="utf-8",
                          errors="backslashreplace") if opts.log else None
         self.refuse = {}
@@ -120,7 +123,7 @@ class Relay:
                 sys.exit("fakerelay: --fail STEP=CODE[:TEXT], STEP one of "
                          + " ".join(s for s in STEPS if s != "body"))
             self.fail[step] = code_text(rest, step)
-        for step in opts.stall + opts.close:
+        for step in opts.stall + opts.close + opts.close_once:
             if step not in STEPS:
                 sys.exit("fakerelay: unknown step %r" % step)
         self.tls = None
@@ -140,6 +143,15 @@ class Relay:
         with self.lock:
             self.conns += 1
             return self.conns
+
+    def close_once(self, step):
+        """True the first time only: --close-once STEP is due."""
+        with self.lock:
+            if step not in self.opts.close_once or \
+                    step in self.closed_once:
+                return False
+            self.closed_once.add(step)
+            return True
 
     def record(self, mail_from, params, rcpts, data):
         with self.lock:
@@ -228,7 +240,7 @@ class Session:
 
     def step(self, name):
         """Stall or close at this step if asked; then go on."""
-        if name in self.opts.close:
+        if name in self.opts.close or self.relay.close_once(name):
             self.log("* close " + name)
             try:
                 self.sock.shutdown(socket.SHUT_RDWR)
@@ -497,6 +509,8 @@ def main():
                     metavar="ADDR")
     ap.add_argument("--release", metavar="FILE")
     ap.add_argument("--close", action="append", default=[], metavar="STEP")
+    ap.add_argument("--close-once", action="append", default=[],
+                    metavar="STEP")
     ap.add_argument("--session-mails", type=int, default=0, metavar="N")
     ap.add_argument("--hangup-mails", type=int, default=0, metavar="N")
     ap.add_argument("--hangup-after", type=int, default=0, metavar="N")
