@@ -50,6 +50,11 @@ message), dot (the end of the message), rset, quit:
                          "* close STEP" (repeatable)
   --close-once STEP      like --close, but only on the first connection
                          that reaches STEP; later ones go on (repeatable)
+  --close-after STEP     answer STEP, then stall like --stall (logs
+                         "* stall after STEP") and hang up when released;
+                         logs "* close after STEP" (not body; repeatable)
+  --bye-after STEP       the same, but say 421 before hanging up, as a
+                         server that gives up waiting
 
 Connections that serve several messages (each counted once the relay
 took it; the log has "* session end" when one of these ends it):
@@ -126,6 +131,11 @@ class Relay:
         for step in opts.stall + opts.close + opts.close_once:
             if step not in STEPS:
                 sys.exit("fakerelay: unknown step %r" % step)
+        for step in opts.close_after + opts.bye_after:
+            if step not in STEPS or step == "body":
+                sys.exit("fakerelay: --close-after, --bye-after: STEP "
+                         "one of " + " ".join(s for s in STEPS
+                                              if s != "body"))
         self.tls = None
         cert = opts.starttls or opts.smtps
         if cert:
@@ -250,14 +260,31 @@ class Session:
         if name in self.opts.stall:
             self.stall(name)
 
+    def after(self, name):
+        """Once STEP is answered: hang up when released if asked."""
+        bye = name in self.opts.bye_after
+        if not bye and name not in self.opts.close_after:
+            return
+        self.stall("after " + name)
+        if bye:
+            self.reply(421, "4.4.2 fakerelay gives up after " + name)
+        self.log("* close after " + name)
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        raise Closed()
+
     def answer(self, step, code, text):
         """The normal reply, unless --fail says otherwise.  Fails -> False."""
         self.step(step)
         if step in self.relay.fail:
             fcode, ftext = self.relay.fail[step]
             self.reply(fcode, ftext)
+            self.after(step)
             return fcode // 100 == 2 or fcode // 100 == 3
         self.reply(code, text)
+        self.after(step)
         return True
 
     # -- the dialogue --
@@ -316,8 +343,9 @@ class Session:
         self.step("ehlo")
         if "ehlo" in self.relay.fail:
             self.reply(*self.relay.fail["ehlo"])
-            return
-        self.reply(250, *lines)
+        else:
+            self.reply(250, *lines)
+        self.after("ehlo")
 
     def cmd_helo(self, arg):
         self.reset()
@@ -374,14 +402,14 @@ class Session:
         self.step("auth")
         if "auth" in self.relay.fail:
             self.reply(*self.relay.fail["auth"])
-            return
-        if ok:
+        elif ok:
             self.authed = True
             self.log("* auth ok")
             self.reply(235, "2.7.0 authenticated")
         else:
             self.log("* auth failed")
             self.reply(535, "5.7.8 authentication credentials invalid")
+        self.after("auth")
 
     def cmd_mail(self, arg):
         o = self.opts
@@ -440,6 +468,7 @@ class Session:
         else:
             self.rcpts.append(addr)
             self.reply(250, "2.1.5 recipient ok")
+        self.after("rcpt")
 
     def cmd_data(self, arg):
         if self.mail_from is None or not self.rcpts:
@@ -479,6 +508,7 @@ class Session:
             if self.opts.hangup_after and \
                     self.nmsgs >= self.opts.hangup_after:
                 self.session_end()
+        self.after("dot")
         self.reset()
 
 
@@ -510,6 +540,10 @@ def main():
     ap.add_argument("--release", metavar="FILE")
     ap.add_argument("--close", action="append", default=[], metavar="STEP")
     ap.add_argument("--close-once", action="append", default=[],
+                    metavar="STEP")
+    ap.add_argument("--close-after", action="append", default=[],
+                    metavar="STEP")
+    ap.add_argument("--bye-after", action="append", default=[],
                     metavar="STEP")
     ap.add_argument("--session-mails", type=int, default=0, metavar="N")
     ap.add_argument("--hangup-mails", type=int, default=0, metavar="N")
