@@ -23,6 +23,9 @@ Where to listen, what to record:
                          DIR/K.eml (the data, dot-stuffing undone), K =
                          1, 2, ...; both are complete when they appear
                          and before the client gets the 250
+  --data-progress        log "* got N" each time the relay waits for more
+                         of a message: N bytes of it (dot-stuffing
+                         undone) came so far, in complete lines
 
 What the relay offers in its EHLO reply (nothing by default):
   --8bitmime  --smtputf8  --pipelining
@@ -476,7 +479,7 @@ class Session:
             return
         if not self.answer("data", 354, "end data with <CR><LF>.<CR><LF>"):
             return
-        data, first = [], True
+        data, first, got, said = [], True, 0, -1
         try:
             while True:
                 if first and not self.pending():
@@ -484,12 +487,17 @@ class Session:
                 if first:
                     first = False
                     self.step("body")
+                if self.opts.data_progress and got != said and \
+                        self.buf.find(b"\n", self.pos) < 0:
+                    self.log("* got %d" % got)
+                    said = got
                 line = self.readline(1 << 26)
                 if line == b".\r\n":
                     break
                 if line.startswith(b"."):
                     line = line[1:]
                 data.append(line)
+                got += len(line)
         except Closed:
             self.log("* eof in data")
             raise Closed()
@@ -522,6 +530,7 @@ def main():
     ap.add_argument("--hostname", default="fakerelay.test")
     ap.add_argument("--log")
     ap.add_argument("--spool")
+    ap.add_argument("--data-progress", action="store_true")
     ap.add_argument("--8bitmime", dest="eightbitmime", action="store_true")
     ap.add_argument("--smtputf8", action="store_true")
     ap.add_argument("--pipelining", action="store_true")
