@@ -67,6 +67,7 @@ static struct relay	 relays[MAXRELAYS];
 static int		 nrelays;
 static int		 ndone;
 static struct event	 guard;
+static int		 guard_secs;
 static struct tls_config *tlscfg;
 
 static void
@@ -84,18 +85,26 @@ fmt(char *out, size_t len, const char *f, ...)
 static void
 guard_cb(int fd, short ev, void *arg)
 {
-	atf_tc_fail("no outcome within %d s: the client hangs", GUARD_SECS);
+	atf_tc_fail("no outcome within %d s: the client hangs", guard_secs);
+}
+
+/* The test fails if it is still running secs seconds from now. */
+static void
+guard_arm(int secs)
+{
+	struct timeval	tv = { secs, 0 };
+
+	guard_secs = secs;
+	evtimer_add(&guard, &tv);
 }
 
 static void
 setup(void)
 {
-	struct timeval	tv = { GUARD_SECS, 0 };
-
 	signal(SIGPIPE, SIG_IGN);
 	event_init();
 	evtimer_set(&guard, guard_cb, NULL);
-	evtimer_add(&guard, &tv);
+	guard_arm(GUARD_SECS);
 	ATF_REQUIRE(tls_init() == 0);
 	nrelays = 0;
 	ndone = 0;
@@ -1854,6 +1863,39 @@ ATF_TC_BODY(stream_bye_envelope, tc)
 }
 
 /*
+ * The relay hangs up inside DATA while the transaction waits for more
+ * of the message: done() comes by itself, as for a relay that gives up
+ * between the commands (smtp.h), TEMPFAIL with no code and nothing
+ * sent; the caller never has to write more to learn it.  A client
+ * that looks at the connection sees the end at once; one that does not
+ * would wait for ever, so the guard is short.
+ */
+ATF_TC_WITHOUT_HEAD(stream_closed_starved);
+ATF_TC_BODY(stream_closed_starved, tc)
+{
+	struct relay		*r;
+	struct smtp_conf	 conf;
+	struct outcome		 o;
+
+	setup();
+	r = relay_start(tc, "--close", "body", NULL);
+	conf_init(&conf, r);
+	stepwise_init(&o, 0);
+	start(&o, &conf);
+	loop_until_log(&o, r, "S: 250 2.1.0 sender ok");
+	give_rcpt(&o);
+	loop_until_log(&o, r, "S: 354 ");
+	feed(&o, PIECES[0], 0);
+	loop_until_log(&o, r, "* close body");
+	guard_arm(20);
+	run_until_done(&o);
+	check_fail(&o, SMTP_TEMPFAIL, 0, "relay closed the connection");
+	ATF_CHECK_EQ(o.res.sent, 0);
+	ATF_CHECK_EQ(spool_count(r), 0);
+	teardown();
+}
+
+/*
  * Connection reuse.  The relay's log names the connection first ("2 C:
  * EHLO" is the second connection's EHLO).
  */
@@ -2077,6 +2119,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, stream_abort_starved);
 	ATF_TP_ADD_TC(tp, stream_closed_envelope);
 	ATF_TP_ADD_TC(tp, stream_bye_envelope);
+	ATF_TP_ADD_TC(tp, stream_closed_starved);
 	ATF_TP_ADD_TC(tp, reuse);
 	ATF_TP_ADD_TC(tp, reuse_after_rset);
 	ATF_TP_ADD_TC(tp, reuse_not_after_failure);
