@@ -495,6 +495,38 @@ stream_lost_cleanup()
 	relay_stop
 }
 
+atf_test_case stream_lost_waiting cleanup
+stream_lost_waiting_head()
+{
+	atf_set "descr" "the relay hangs up inside DATA while submitd waits" \
+	    "for more of the message: it is sent whole on a new connection"
+}
+stream_lost_waiting_body()
+{
+	relay_start --close-once body --pipelining
+	client >out <<-'EOF' || { cat out; atf_fail "client failed"; }
+	m = msg(body=b"the first line, all the relay gets\r\n"
+	    b"the last line, after the relay hung up\r\n")
+	c = session()
+	c.send(b"w SUBMIT {%d}\r\n" % len(m))
+	assert c.line().startswith("+")
+	# all but the last line: submitd sends it and waits for more; the
+	# relay reads it, hangs up, and only then does the last line come
+	c.send(m[:m.index(b"the last")])
+	wait_for("relay.log", "* close body")
+	c.send(m[m.index(b"the last"):] + b"\r\n")
+	c.answer("w")
+	EOF
+	cat out
+	grep -q '^w OK SUBMIT completed' out || atf_fail "not sent"
+	[ "$(ls spool/*.eml | wc -l)" = 1 ] || atf_fail "not kept once"
+	grep -q 'the last line' spool/1.eml || atf_fail "not whole"
+}
+stream_lost_waiting_cleanup()
+{
+	relay_stop
+}
+
 atf_test_case stream_refused cleanup
 stream_refused_head()
 {
@@ -623,6 +655,7 @@ atf_init_test_cases()
 	atf_add_test_case submitd_killed
 	atf_add_test_case stream_8bit
 	atf_add_test_case stream_lost
+	atf_add_test_case stream_lost_waiting
 	atf_add_test_case stream_refused
 	atf_add_test_case stream_utf8
 	atf_add_test_case stream_utf8_refused
