@@ -23,6 +23,9 @@ Where to listen, what to record:
                          DIR/K.eml (the data, dot-stuffing undone), K =
                          1, 2, ...; both are complete when they appear
                          and before the client gets the 250
+  --data-progress        log "* got N" each time the relay waits for more
+                         of a message: N bytes of it (dot-stuffing
+                         undone) came so far, in complete lines
 
 What the relay offers in its EHLO reply (nothing by default):
   --8bitmime  --smtputf8  --pipelining
@@ -48,6 +51,13 @@ message), dot (the end of the message), rset, quit:
   --release FILE         the file that ends the stalls
   --close STEP           hang up at STEP without answering; logs
                          "* close STEP" (repeatable)
+  --close-once STEP      like --close, but only on the first connection
+                         that reaches STEP; later ones go on (repeatable)
+  --close-after STEP     answer STEP, then stall like --stall (logs
+                         "* stall after STEP") and hang up when released;
+                         logs "* close after STEP" (not body; repeatable)
+  --bye-after STEP       the same, but say 421 before hanging up, as a
+                         server that gives up waiting
 
 Connections that serve several messages (each counted once the relay
 took it; the log has "* session end" when one of these ends it):
@@ -81,7 +91,11 @@ STEPS = ("greeting", "ehlo", "helo", "starttls", "auth", "mail", "rcpt",
 
 
 class Closed(Exception):
-    pass
+    """The connection ends; eof: the client ended it."""
+
+    def __init__(self, eof=False):
+        super().__init__()
+        self.eof = eof
 
 
 def code_text(spec, what):
@@ -101,6 +115,7 @@ class Relay:
         self.lock = threading.Lock()
         self.conns = 0
         self.msgs = 0
+        self.closed_once = set()        # --close-once steps done
         self.logf = open(opts.log, "a", encoding="utf-8",
                          errors="backslashreplace") if opts.log else None
         self.refuse = {}
@@ -116,9 +131,14 @@ class Relay:
                 sys.exit("fakerelay: --fail STEP=CODE[:TEXT], STEP one of "
                          + " ".join(s for s in STEPS if s != "body"))
             self.fail[step] = code_text(rest, step)
-        for step in opts.stall + opts.close:
+        for step in opts.stall + opts.close + opts.close_once:
             if step not in STEPS:
                 sys.exit("fakerelay: unknown step %r" % step)
+        for step in opts.close_after + opts.bye_after:
+            if step not in STEPS or step == "body":
+                sys.exit("fakerelay: --close-after, --bye-after: STEP "
+                         "one of " + " ".join(s for s in STEPS
+                                              if s != "body"))
         self.tls = None
         cert = opts.starttls or opts.smtps
         if cert:
@@ -136,6 +156,15 @@ class Relay:
         with self.lock:
             self.conns += 1
             return self.conns
+
+    def close_once(self, step):
+        """True the first time only: --close-once STEP is due."""
+        with self.lock:
+            if step not in self.opts.close_once or \
+                    step in self.closed_once:
+                return False
+            self.closed_once.add(step)
+            return True
 
     def record(self, mail_from, params, rcpts, data):
         with self.lock:
@@ -181,7 +210,7 @@ class Session:
     def fill(self):
         data = self.sock.recv(65536)
         if not data:
-            raise Closed()
+            raise Closed(eof=True)
         self.buf += data
 
     def readline(self, limit=65536):
@@ -224,7 +253,7 @@ class Session:
 
     def step(self, name):
         """Stall or close at this step if asked; then go on."""
-        if name in self.opts.close:
+        if name in self.opts.close or self.relay.close_once(name):
             self.log("* close " + name)
             try:
                 self.sock.shutdown(socket.SHUT_RDWR)
@@ -234,14 +263,31 @@ class Session:
         if name in self.opts.stall:
             self.stall(name)
 
+    def after(self, name):
+        """Once STEP is answered: hang up when released if asked."""
+        bye = name in self.opts.bye_after
+        if not bye and name not in self.opts.close_after:
+            return
+        self.stall("after " + name)
+        if bye:
+            self.reply(421, "4.4.2 fakerelay gives up after " + name)
+        self.log("* close after " + name)
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        raise Closed()
+
     def answer(self, step, code, text):
         """The normal reply, unless --fail says otherwise.  Fails -> False."""
         self.step(step)
         if step in self.relay.fail:
             fcode, ftext = self.relay.fail[step]
             self.reply(fcode, ftext)
+            self.after(step)
             return fcode // 100 == 2 or fcode // 100 == 3
         self.reply(code, text)
+        self.after(step)
         return True
 
     # -- the dialogue --
@@ -254,8 +300,9 @@ class Session:
                         " ESMTP fakerelay")
             while True:
                 self.command(self.readline())
-        except Closed:
-            pass
+        except Closed as e:
+            if e.eof:
+                self.log("* eof")
         except (OSError, ssl.SSLError) as e:
             self.log("* error %s" % e)
         finally:
@@ -299,8 +346,9 @@ class Session:
         self.step("ehlo")
         if "ehlo" in self.relay.fail:
             self.reply(*self.relay.fail["ehlo"])
-            return
-        self.reply(250, *lines)
+        else:
+            self.reply(250, *lines)
+        self.after("ehlo")
 
     def cmd_helo(self, arg):
         self.reset()
@@ -357,14 +405,14 @@ class Session:
         self.step("auth")
         if "auth" in self.relay.fail:
             self.reply(*self.relay.fail["auth"])
-            return
-        if ok:
+        elif ok:
             self.authed = True
             self.log("* auth ok")
             self.reply(235, "2.7.0 authenticated")
         else:
             self.log("* auth failed")
             self.reply(535, "5.7.8 authentication credentials invalid")
+        self.after("auth")
 
     def cmd_mail(self, arg):
         o = self.opts
@@ -423,6 +471,7 @@ class Session:
         else:
             self.rcpts.append(addr)
             self.reply(250, "2.1.5 recipient ok")
+        self.after("rcpt")
 
     def cmd_data(self, arg):
         if self.mail_from is None or not self.rcpts:
@@ -430,7 +479,7 @@ class Session:
             return
         if not self.answer("data", 354, "end data with <CR><LF>.<CR><LF>"):
             return
-        data, first = [], True
+        data, first, got, said = [], True, 0, -1
         try:
             while True:
                 if first and not self.pending():
@@ -438,15 +487,20 @@ class Session:
                 if first:
                     first = False
                     self.step("body")
+                if self.opts.data_progress and got != said and \
+                        self.buf.find(b"\n", self.pos) < 0:
+                    self.log("* got %d" % got)
+                    said = got
                 line = self.readline(1 << 26)
                 if line == b".\r\n":
                     break
                 if line.startswith(b"."):
                     line = line[1:]
                 data.append(line)
+                got += len(line)
         except Closed:
             self.log("* eof in data")
-            raise
+            raise Closed()
         data = b"".join(data)
         self.log("* data %d bytes" % len(data))
         self.step("dot")
@@ -462,6 +516,7 @@ class Session:
             if self.opts.hangup_after and \
                     self.nmsgs >= self.opts.hangup_after:
                 self.session_end()
+        self.after("dot")
         self.reset()
 
 
@@ -475,6 +530,7 @@ def main():
     ap.add_argument("--hostname", default="fakerelay.test")
     ap.add_argument("--log")
     ap.add_argument("--spool")
+    ap.add_argument("--data-progress", action="store_true")
     ap.add_argument("--8bitmime", dest="eightbitmime", action="store_true")
     ap.add_argument("--smtputf8", action="store_true")
     ap.add_argument("--pipelining", action="store_true")
@@ -492,6 +548,12 @@ def main():
                     metavar="ADDR")
     ap.add_argument("--release", metavar="FILE")
     ap.add_argument("--close", action="append", default=[], metavar="STEP")
+    ap.add_argument("--close-once", action="append", default=[],
+                    metavar="STEP")
+    ap.add_argument("--close-after", action="append", default=[],
+                    metavar="STEP")
+    ap.add_argument("--bye-after", action="append", default=[],
+                    metavar="STEP")
     ap.add_argument("--session-mails", type=int, default=0, metavar="N")
     ap.add_argument("--hangup-mails", type=int, default=0, metavar="N")
     ap.add_argument("--hangup-after", type=int, default=0, metavar="N")

@@ -28,6 +28,18 @@ timeout 30
 $SUBMITD_EXTRA" fixture_start
 }
 
+# relay_log_wait ERE: wait until relay.log has a line that matches ERE
+# (the relay logs a client's hang-up when it reads it); 1 if none comes.
+relay_log_wait()
+{
+	_i=0
+	while ! grep -Eq -- "$1" relay.log && [ $_i -lt 300 ]; do
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	grep -Eq -- "$1" relay.log
+}
+
 relay_stop()
 {
 	[ -f relay.pid ] && kill "$(cat relay.pid)" 2>/dev/null
@@ -387,6 +399,250 @@ limits_cleanup()
 	relay_stop
 }
 
+atf_test_case stream_8bit cleanup
+stream_8bit_head()
+{
+	atf_set "descr" "a message relayed as it arrives turns out 8-bit" \
+	    "inside DATA: that transaction is dropped before its end and" \
+	    "the message sent whole with BODY=8BITMIME, kept once, intact"
+}
+stream_8bit_body()
+{
+	relay_start --8bitmime --pipelining
+	client >out <<-'EOF' || { cat out; atf_fail "client failed"; }
+	plain = b"".join(b"a 7-bit line of text, number %05d\r\n" % i
+	    for i in range(2800))
+	utf8 = b"".join("Grüße, naïve café — ünïcödé %05d\r\n".encode()
+	    % i for i in range(2800))
+	open("body", "wb").write(plain + utf8)
+	m = msg(body=plain + utf8, extra=b"MIME-Version: 1.0\r\n"
+	    b"Content-Type: text/plain; charset=utf-8\r\n"
+	    b"Content-Transfer-Encoding: 8bit\r\n")
+	c = session()
+	c.send(b"e SUBMIT {%d}\r\n" % len(m))
+	assert c.line().startswith("+")
+	# the 7-bit part: the relay gets it as it comes, inside DATA
+	c.send(m[:-len(utf8)])
+	wait_for("relay.log", "C: DATA")
+	c.send(utf8 + b"\r\n")
+	c.answer("e")
+	EOF
+	cat out
+	grep -q '^e OK SUBMIT completed' out || atf_fail "not sent"
+	[ "$(ls spool/*.eml | wc -l)" = 1 ] || atf_fail "not kept once"
+	grep -qx 'param BODY=8BITMIME' spool/1.env ||
+	    atf_fail "the kept message went without BODY=8BITMIME"
+	# the first MAIL knew no 8-bit byte yet; the second is the kept one
+	grep 'C: MAIL' relay.log >mails
+	[ "$(wc -l <mails)" = 2 ] || atf_fail "not two transactions"
+	head -1 mails | grep -q 'BODY=8BITMIME' &&
+	    atf_fail "the streamed MAIL declared what was not known yet"
+	[ "$(grep -c '\* data ' relay.log)" = 1 ] ||
+	    atf_fail "the relay took more than one message"
+	python3 - <<-'PY' || atf_fail "the body is not what was sent"
+	raw = open("spool/1.eml", "rb").read()
+	if raw.split(b"\r\n\r\n", 1)[1] != open("body", "rb").read():
+	    raise SystemExit("body differs")
+	PY
+	relay_log_wait '\* eof in data$' ||
+	    atf_fail "the streamed transaction did not end inside DATA"
+}
+stream_8bit_cleanup()
+{
+	relay_stop
+}
+
+atf_test_case stream_lost cleanup
+stream_lost_head()
+{
+	atf_set "descr" "the relay hangs up inside DATA while the message" \
+	    "still arrives: it is sent whole on a new connection, kept once"
+}
+stream_lost_body()
+{
+	relay_start --close-once body --pipelining
+	client >out <<-'EOF' || { cat out; atf_fail "client failed"; }
+	body = b"".join(b"line %06d of a message the relay drops once\r\n" % i
+	    for i in range(4400))
+	open("body", "wb").write(body)
+	m = msg(body=body)
+	c = session()
+	c.send(b"l SUBMIT {%d}\r\n" % len(m))
+	assert c.line().startswith("+")
+	# the relay hangs up on the first bytes of the body, and only then
+	# does the rest of the message come
+	c.send(m[:len(m) // 4])
+	wait_for("relay.log", "* close body")
+	c.send(m[len(m) // 4:] + b"\r\n")
+	c.answer("l")
+	c.cmd("n", "NOOP")
+	EOF
+	cat out
+	grep -q '^l OK SUBMIT completed' out || atf_fail "not sent"
+	grep -q '^n OK' out || atf_fail "the session broke"
+	grep -q '\* close body' relay.log || atf_fail "the relay never hung up"
+	[ "$(ls spool/*.eml | wc -l)" = 1 ] || atf_fail "not kept once"
+	[ "$(grep -c 'C: MAIL' relay.log)" = 2 ] ||
+	    atf_fail "not one more transaction after the hang-up"
+	python3 - <<-'PY' || atf_fail "the body is not what was sent"
+	raw = open("spool/1.eml", "rb").read()
+	if raw.split(b"\r\n\r\n", 1)[1] != open("body", "rb").read():
+	    raise SystemExit("body differs")
+	PY
+}
+stream_lost_cleanup()
+{
+	relay_stop
+}
+
+atf_test_case stream_lost_waiting cleanup
+stream_lost_waiting_head()
+{
+	atf_set "descr" "the relay hangs up inside DATA while submitd waits" \
+	    "for more of the message: it is sent whole on a new connection"
+}
+stream_lost_waiting_body()
+{
+	relay_start --close-once body --pipelining
+	client >out <<-'EOF' || { cat out; atf_fail "client failed"; }
+	m = msg(body=b"the first line, all the relay gets\r\n"
+	    b"the last line, after the relay hung up\r\n")
+	c = session()
+	c.send(b"w SUBMIT {%d}\r\n" % len(m))
+	assert c.line().startswith("+")
+	# all but the last line: submitd sends it and waits for more; the
+	# relay reads it, hangs up, and only then does the last line come
+	c.send(m[:m.index(b"the last")])
+	wait_for("relay.log", "* close body")
+	c.send(m[m.index(b"the last"):] + b"\r\n")
+	c.answer("w")
+	EOF
+	cat out
+	grep -q '^w OK SUBMIT completed' out || atf_fail "not sent"
+	[ "$(ls spool/*.eml | wc -l)" = 1 ] || atf_fail "not kept once"
+	grep -q 'the last line' spool/1.eml || atf_fail "not whole"
+}
+stream_lost_waiting_cleanup()
+{
+	relay_stop
+}
+
+atf_test_case stream_refused cleanup
+stream_refused_head()
+{
+	atf_set "descr" "a recipient refused while the message still" \
+	    "arrives: the draft's NO ,addr once the literal is read, no" \
+	    "DATA, nothing kept, and the session goes on"
+}
+stream_refused_body()
+{
+	relay_start --pipelining --refuse 'bad@example.test=550:5.1.1 No such'
+	client >out <<-'EOF' || { cat out; atf_fail "client failed"; }
+	import select
+	body = b"".join(b"line %06d of a message that nobody gets\r\n" % i
+	    for i in range(12000))
+	m = msg("bob@example.test, bad@example.test", body=body)
+	c = session()
+	c.send(b"r SUBMIT {%d}\r\n" % len(m))
+	assert c.line().startswith("+")
+	first = len(m) // 10
+	c.send(m[:first])
+	wait_for("relay.log", "C: RSET")
+	# refused, and the literal goes on: no answer in the middle of it
+	if c.buf or select.select([c.s], [], [], 1)[0]:
+	    raise SystemExit("an answer before the end of the literal")
+	for i in range(first, len(m), 65536):
+	    c.send(m[i:i + 65536])
+	c.send(b"\r\n")
+	print("first after the literal:", c.line(), flush=True)
+	c.cmd("n", "NOOP")
+	EOF
+	cat out
+	grep -qx 'first after the literal: r NO ,bad@example.test' out ||
+	    atf_fail "not the draft's NO ,addr right after the literal"
+	grep -q '^n OK' out || atf_fail "the session broke"
+	[ "$(grep -c 'C: MAIL' relay.log)" = 1 ] ||
+	    atf_fail "the refused message was tried again"
+	grep -q 'C: DATA' relay.log && atf_fail "DATA after a refusal"
+	ls spool/*.eml >/dev/null 2>&1 && atf_fail "the relay kept a message"
+	return 0
+}
+stream_refused_cleanup()
+{
+	relay_stop
+}
+
+# stream_utf8_msg TAG: the client sends a message with a UTF-8 Subject,
+# once the relay has its MAIL (sent when the literal was announced).
+stream_utf8_msg()
+{
+	client >out <<-EOF || { cat out; atf_fail "client failed"; }
+	m = (b"From: alice@example.test\r\nTo: bob@example.test\r\n"
+	    b"Subject: Gr\xc3\xbc\xc3\x9fe aus K\xc3\xb6ln\r\n\r\nHello.\r\n")
+	c = session()
+	c.send(b"$1 SUBMIT {%d}\r\n" % len(m))
+	assert c.line().startswith("+")
+	wait_for("relay.log", "C: MAIL")
+	c.send(m + b"\r\n")
+	c.answer("$1")
+	c.cmd("n", "NOOP")
+	EOF
+	cat out
+	grep -q '^n OK' out || atf_fail "the session broke"
+	# the MAIL of the literal's announcement knew nothing of the header
+	grep 'C: MAIL' relay.log | head -1 | grep -q SMTPUTF8 &&
+	    atf_fail "the streamed MAIL declared what was not known yet"
+	relay_log_wait '^1 \* eof$' ||
+	    atf_fail "the streamed transaction was not dropped"
+}
+
+atf_test_case stream_utf8 cleanup
+stream_utf8_head()
+{
+	atf_set "descr" "MAIL goes when the literal is announced; an 8-bit" \
+	    "header then needs SMTPUTF8: that transaction is dropped and" \
+	    "the message sent whole with SMTPUTF8, kept once"
+}
+stream_utf8_body()
+{
+	relay_start --8bitmime --smtputf8 --pipelining
+	stream_utf8_msg u
+	grep -q '^u OK SUBMIT completed' out || atf_fail "not sent"
+	[ "$(ls spool/*.eml | wc -l)" = 1 ] || atf_fail "not kept once"
+	grep -qx 'param SMTPUTF8' spool/1.env ||
+	    atf_fail "the kept message went without SMTPUTF8"
+	grep -q 'C: MAIL .*SMTPUTF8' relay.log || atf_fail "no SMTPUTF8"
+	printf 'Subject: Gr\303\274\303\237e aus K\303\266ln\r\n' >want
+	grep -qF -f want spool/1.eml || atf_fail "the Subject changed"
+}
+stream_utf8_cleanup()
+{
+	relay_stop
+}
+
+atf_test_case stream_utf8_refused cleanup
+stream_utf8_refused_head()
+{
+	atf_set "descr" "an 8-bit header for a relay without SMTPUTF8: NO" \
+	    "with the reason, nothing kept, the streamed MAIL dropped"
+}
+stream_utf8_refused_body()
+{
+	relay_start --8bitmime --pipelining
+	stream_utf8_msg v
+	grep -q '^v NO .*(no SMTPUTF8),$' out ||
+	    atf_fail "no NO telling that the relay lacks SMTPUTF8"
+	ls spool/*.eml >/dev/null 2>&1 && atf_fail "the relay kept a message"
+	[ "$(grep -c 'C: MAIL' relay.log)" = 1 ] ||
+	    atf_fail "MAIL again for a message the relay cannot take"
+	grep -q 'C: RCPT' relay.log && atf_fail "RCPT for a dropped stream"
+	return 0
+}
+stream_utf8_refused_cleanup()
+{
+	relay_stop
+}
+
 atf_init_test_cases()
 {
 	atf_add_test_case limits
@@ -397,4 +653,10 @@ atf_init_test_cases()
 	atf_add_test_case eightbit
 	atf_add_test_case tls_auth
 	atf_add_test_case submitd_killed
+	atf_add_test_case stream_8bit
+	atf_add_test_case stream_lost
+	atf_add_test_case stream_lost_waiting
+	atf_add_test_case stream_refused
+	atf_add_test_case stream_utf8
+	atf_add_test_case stream_utf8_refused
 }

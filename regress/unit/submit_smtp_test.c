@@ -52,6 +52,8 @@ struct outcome {
 	off_t			 size;
 	int			 flags;
 	int			 nosend;	/* only note ready() */
+	int			 stepwise;	/* only smtp_begin() from
+						   ready(), size for SIZE= */
 
 	struct smtp_txn		*txn;
 	int			 ready;
@@ -65,6 +67,7 @@ static struct relay	 relays[MAXRELAYS];
 static int		 nrelays;
 static int		 ndone;
 static struct event	 guard;
+static int		 guard_secs;
 static struct tls_config *tlscfg;
 
 static void
@@ -82,18 +85,26 @@ fmt(char *out, size_t len, const char *f, ...)
 static void
 guard_cb(int fd, short ev, void *arg)
 {
-	atf_tc_fail("no outcome within %d s: the client hangs", GUARD_SECS);
+	atf_tc_fail("no outcome within %d s: the client hangs", guard_secs);
+}
+
+/* The test fails if it is still running secs seconds from now. */
+static void
+guard_arm(int secs)
+{
+	struct timeval	tv = { secs, 0 };
+
+	guard_secs = secs;
+	evtimer_add(&guard, &tv);
 }
 
 static void
 setup(void)
 {
-	struct timeval	tv = { GUARD_SECS, 0 };
-
 	signal(SIGPIPE, SIG_IGN);
 	event_init();
 	evtimer_set(&guard, guard_cb, NULL);
-	evtimer_add(&guard, &tv);
+	guard_arm(GUARD_SECS);
 	ATF_REQUIRE(tls_init() == 0);
 	nrelays = 0;
 	ndone = 0;
@@ -323,7 +334,9 @@ on_ready(struct smtp_txn *txn, const struct smtp_caps *caps, void *arg)
 	ATF_CHECK(!o->ready && !o->done);
 	o->ready = 1;
 	o->caps = *caps;
-	if (!o->nosend)
+	if (o->stepwise)
+		smtp_begin(txn, o->from, o->size, o->flags);
+	else if (!o->nosend)
 		smtp_send(txn, o->from, (char *const *)o->rcpt, o->nrcpt,
 		    o->fd, o->size, o->flags);
 }
@@ -1503,6 +1516,386 @@ ATF_TC_BODY(concurrent, tc)
 }
 
 /*
+ * The stepwise API, for a message relayed while it arrives: MAIL from
+ * smtp_begin() in ready(), the recipients (smtp_rcpt()) and the message
+ * (written to its file, announced by smtp_more()) when the test says.
+ * With --data-progress the relay logs "* got N" when it holds N bytes
+ * of the message and waits for more: the test waits for that before it
+ * writes the next piece.
+ */
+
+/*
+ * A message in pieces: a CRLF split across the first boundary, dots at
+ * the start of the lines on both sides of the second.
+ */
+static const char *const PIECES[] = {
+	"From: alice@example.test\r\n"
+	"To: bob@example.test\r\n"
+	"Subject: pieces\r\n"
+	"\r\n"
+	"the first line ends in the next piece\r",
+	"\n"
+	".a dot after the split line end\r\n"
+	"..two dots\r\n",
+	".the last piece starts with a dot\r\n"
+	".\r\n"
+	"the end\r\n"
+};
+
+/* An outcome in steps, with an empty message file; size for SIZE=. */
+static void
+stepwise_init(struct outcome *o, off_t size)
+{
+	outcome_init(o, "", 0, NULL);
+	o->stepwise = 1;
+	o->size = size;
+}
+
+/* Run the loop until the relay logged `what`, the transaction going on. */
+static void
+loop_until_log(struct outcome *o, struct relay *r, const char *what)
+{
+	while (!log_has(r, what)) {
+		ATF_REQUIRE_MSG(!o->done, "done before the relay logged "
+		    "\"%.*s\": %s", (int)strcspn(what, "\n"), what,
+		    o->res.text);
+		event_loop(EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		usleep(1000);
+	}
+}
+
+/* Until the relay holds the first n bytes of the message, and waits. */
+static void
+loop_until_got(struct outcome *o, struct relay *r, size_t n)
+{
+	char	what[64];
+
+	fmt(what, sizeof(what), "* got %zu\n", n);
+	loop_until_log(o, r, what);
+}
+
+static void
+pause_cb(int fd, short ev, void *arg)
+{
+	*(int *)arg = 1;
+}
+
+/* Run the loop for secs seconds: the transaction waits for the test. */
+static void
+loop_for(struct outcome *o, int secs)
+{
+	struct event	ev;
+	struct timeval	tv = { secs, 0 };
+	int		over = 0;
+
+	evtimer_set(&ev, pause_cb, &over);
+	evtimer_add(&ev, &tv);
+	while (!over && !o->done)
+		event_loop(EVLOOP_ONCE);
+	evtimer_del(&ev);
+	ATF_REQUIRE_MSG(!o->done, "done while it waited for the caller: %s",
+	    o->res.text);
+}
+
+static void
+give_rcpt(struct outcome *o)
+{
+	smtp_rcpt(o->txn, (char *const *)o->rcpt, o->nrcpt, o->fd);
+}
+
+/* Write p at the end of the message file; smtp_more() with all of it. */
+static void
+feed(struct outcome *o, const char *p, int complete)
+{
+	size_t	len = strlen(p);
+	off_t	end;
+
+	ATF_REQUIRE(write(o->fd, p, len) == (ssize_t)len);
+	ATF_REQUIRE((end = lseek(o->fd, 0, SEEK_CUR)) != -1);
+	smtp_more(o->txn, end, complete);
+}
+
+static size_t
+pieces_whole(char *buf, size_t len)
+{
+	fmt(buf, len, "%s%s%s", PIECES[0], PIECES[1], PIECES[2]);
+	return strlen(buf);
+}
+
+/*
+ * smtp_begin() sends MAIL alone; RCPT and DATA go once the recipients
+ * come, before any byte of the message; each piece is on the wire
+ * before the next is written, and the final dot only after the last.
+ * The relay keeps exactly the whole message, dot-stuffing undone and
+ * the line end split between two pieces whole.
+ */
+ATF_TC_WITHOUT_HEAD(stream_pieces);
+ATF_TC_BODY(stream_pieces, tc)
+{
+	struct relay		*r;
+	struct smtp_conf	 conf;
+	struct outcome		 o;
+	char			 whole[512], *env;
+	size_t			 len;
+
+	setup();
+	r = relay_start(tc, "--data-progress", NULL);
+	conf_init(&conf, r);
+	stepwise_init(&o, 0);
+	start(&o, &conf);
+	loop_until_log(&o, r, "S: 250 2.1.0 sender ok");
+	ATF_CHECK(!log_has(r, "C: RCPT"));
+	give_rcpt(&o);
+	/* the file is still empty */
+	loop_until_log(&o, r, "S: 354 ");
+	feed(&o, PIECES[0], 0);
+	/* the relay has the complete lines; the lone CR waits */
+	loop_until_got(&o, r, strrchr(PIECES[0], '\n') - PIECES[0] + 1);
+	feed(&o, PIECES[1], 0);
+	loop_until_got(&o, r, strlen(PIECES[0]) + strlen(PIECES[1]));
+	ATF_CHECK(!log_has(r, "* data "));
+	feed(&o, PIECES[2], 1);
+	run_until_done(&o);
+	check_ok(&o);
+	ATF_CHECK_EQ(o.res.sent, 1);
+	len = pieces_whole(whole, sizeof(whole));
+	ATF_CHECK_EQ(spool_count(r), 1);
+	check_kept(r, 1, whole, len);
+	ATF_REQUIRE((env = spool_file(r, 1, "env", NULL)) != NULL);
+	ATF_CHECK_STREQ(env, "from alice@example.test\n"
+	    "rcpt bob@example.test\n");
+	free(env);
+	ATF_CHECK(!log_has(r, "* bare line end"));
+	teardown();
+}
+
+/*
+ * The recipients and the whole message come while MAIL waits for its
+ * reply: with PIPELINING the RCPTs go behind MAIL together, without it
+ * one by one after its reply; the message arrives whole either way.
+ */
+static void
+rcpt_early(const atf_tc_t *tc, int pipelining)
+{
+	struct relay		*r;
+	struct smtp_conf	 conf;
+	struct outcome		 o;
+	char			*env;
+
+	setup();
+	r = relay_start(tc, "--stall", "mail", pipelining ? "--pipelining" :
+	    NULL, NULL);
+	conf_init(&conf, r);
+	stepwise_init(&o, 0);
+	o.rcpt[o.nrcpt++] = "carol@example.test";
+	start(&o, &conf);
+	loop_until_log(&o, r, "* stall mail");
+	give_rcpt(&o);
+	feed(&o, MSG, 1);
+	relay_release(r);
+	run_until_done(&o);
+	check_ok(&o);
+	check_kept(r, 1, MSG, sizeof(MSG) - 1);
+	ATF_REQUIRE((env = spool_file(r, 1, "env", NULL)) != NULL);
+	ATF_CHECK_STREQ(env, "from alice@example.test\n"
+	    "rcpt bob@example.test\nrcpt carol@example.test\n");
+	free(env);
+	ATF_CHECK_EQ(log_has(r, "* pipelined"), pipelining);
+	teardown();
+}
+
+ATF_TC_WITHOUT_HEAD(stream_rcpt_early);
+ATF_TC_BODY(stream_rcpt_early, tc)
+{
+	rcpt_early(tc, 0);
+}
+
+ATF_TC_WITHOUT_HEAD(stream_rcpt_early_pipelined);
+ATF_TC_BODY(stream_rcpt_early_pipelined, tc)
+{
+	rcpt_early(tc, 1);
+}
+
+/* SIZE= is smtp_begin()'s estimate; none at all for 0. */
+ATF_TC_WITHOUT_HEAD(stream_size);
+ATF_TC_BODY(stream_size, tc)
+{
+	static const off_t	 sizes[] = { 0, 777 };
+	struct relay		*r;
+	struct smtp_conf	 conf;
+	struct outcome		 o;
+	size_t			 i;
+
+	setup();
+	r = relay_start(tc, "--size", "100000", NULL);
+	conf_init(&conf, r);
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		stepwise_init(&o, sizes[i]);
+		start(&o, &conf);
+		while (!o.ready)
+			event_loop(EVLOOP_ONCE);
+		give_rcpt(&o);
+		feed(&o, MSG, 1);
+		run_until_done(&o);
+		check_ok(&o);
+		ATF_CHECK(o.caps.size == 100000);
+		check_kept(r, i + 1, MSG, sizeof(MSG) - 1);
+	}
+	ATF_CHECK(log_has(r, "C: MAIL FROM:<alice@example.test>\n"));
+	ATF_CHECK(log_has(r, "C: MAIL FROM:<alice@example.test> SIZE=777\n"));
+	ATF_CHECK(!log_has(r, "SIZE=0"));
+	teardown();
+}
+
+/*
+ * No clock runs while the transaction waits for the test: with a
+ * timeout of 1 s, it waits 2 s for its recipients and 2 s in the
+ * middle of the message, and still succeeds.
+ */
+ATF_TC_WITHOUT_HEAD(stream_untimed);
+ATF_TC_BODY(stream_untimed, tc)
+{
+	struct relay		*r;
+	struct smtp_conf	 conf;
+	struct outcome		 o;
+	char			 whole[512];
+	size_t			 len;
+
+	setup();
+	r = relay_start(tc, "--data-progress", NULL);
+	conf_init(&conf, r);
+	conf.timeout = 1;
+	stepwise_init(&o, 0);
+	start(&o, &conf);
+	loop_until_log(&o, r, "S: 250 2.1.0 sender ok");
+	loop_for(&o, 2);
+	give_rcpt(&o);
+	feed(&o, PIECES[0], 0);
+	loop_until_got(&o, r, strrchr(PIECES[0], '\n') - PIECES[0] + 1);
+	loop_for(&o, 2);
+	feed(&o, PIECES[1], 0);
+	feed(&o, PIECES[2], 1);
+	run_until_done(&o);
+	check_ok(&o);
+	len = pieces_whole(whole, sizeof(whole));
+	check_kept(r, 1, whole, len);
+	teardown();
+}
+
+/*
+ * Abort while the transaction waits for more of the message: the
+ * relay holds what smtp_more() allowed (not the rest of the file), then
+ * sees the connection end without the final dot and keeps nothing.
+ */
+ATF_TC_WITHOUT_HEAD(stream_abort_starved);
+ATF_TC_BODY(stream_abort_starved, tc)
+{
+	struct relay		*r;
+	struct smtp_conf	 conf;
+	struct outcome		 o;
+	size_t			 avail;
+
+	setup();
+	r = relay_start(tc, "--data-progress", NULL);
+	conf_init(&conf, r);
+	outcome_init(&o, MSG, sizeof(MSG) - 1, NULL);
+	o.stepwise = 1;
+	start(&o, &conf);
+	loop_until_log(&o, r, "S: 250 2.1.0 sender ok");
+	give_rcpt(&o);
+	/* the header and its empty line */
+	avail = strstr(MSG, "\r\n\r\n") - MSG + 4;
+	smtp_more(o.txn, avail, 0);
+	loop_until_got(&o, r, avail);
+	smtp_abort(o.txn);
+	log_wait(r, "* eof in data", "* error");
+	ATF_CHECK(!log_has(r, "* data "));
+	ATF_CHECK_EQ(spool_count(r), 0);
+	/* no callback after the abort */
+	event_loop(EVLOOP_NONBLOCK);
+	ATF_CHECK(!o.done);
+	close(o.fd);
+	teardown();
+}
+
+/*
+ * The relay gives up while the transaction waits for its recipients
+ * (MAIL taken): it hangs up, or says 421 and hangs up, once the client
+ * has had a second to take the reply to MAIL and wait.  done() comes
+ * by itself, TEMPFAIL with no code and nothing sent.
+ */
+static void
+envelope_lost(const atf_tc_t *tc, const char *opt, const char *text)
+{
+	struct relay		*r;
+	struct smtp_conf	 conf;
+	struct outcome		 o;
+
+	setup();
+	r = relay_start(tc, opt, "mail", NULL);
+	conf_init(&conf, r);
+	stepwise_init(&o, 0);
+	start(&o, &conf);
+	loop_until_log(&o, r, "* stall after mail");
+	loop_for(&o, 1);
+	relay_release(r);
+	run_until_done(&o);
+	ATF_CHECK(o.ready);
+	check_fail(&o, SMTP_TEMPFAIL, 0, text);
+	ATF_CHECK_EQ(o.res.sent, 0);
+	ATF_CHECK_EQ(o.res.nbad, 0);
+	ATF_CHECK(log_has(r, "S: 250 2.1.0 sender ok"));
+	ATF_CHECK(!log_has(r, "C: RCPT"));
+	teardown();
+}
+
+ATF_TC_WITHOUT_HEAD(stream_closed_envelope);
+ATF_TC_BODY(stream_closed_envelope, tc)
+{
+	envelope_lost(tc, "--close-after", "relay closed the connection");
+}
+
+ATF_TC_WITHOUT_HEAD(stream_bye_envelope);
+ATF_TC_BODY(stream_bye_envelope, tc)
+{
+	envelope_lost(tc, "--bye-after", "relay ended the transaction: 421 "
+	    "4.4.2 fakerelay gives up after mail");
+}
+
+/*
+ * The relay hangs up inside DATA while the transaction waits for more
+ * of the message: done() comes by itself, as for a relay that gives up
+ * between the commands (smtp.h), TEMPFAIL with no code and nothing
+ * sent; the caller never has to write more to learn it.  A client
+ * that looks at the connection sees the end at once; one that does not
+ * would wait for ever, so the guard is short.
+ */
+ATF_TC_WITHOUT_HEAD(stream_closed_starved);
+ATF_TC_BODY(stream_closed_starved, tc)
+{
+	struct relay		*r;
+	struct smtp_conf	 conf;
+	struct outcome		 o;
+
+	setup();
+	r = relay_start(tc, "--close", "body", NULL);
+	conf_init(&conf, r);
+	stepwise_init(&o, 0);
+	start(&o, &conf);
+	loop_until_log(&o, r, "S: 250 2.1.0 sender ok");
+	give_rcpt(&o);
+	loop_until_log(&o, r, "S: 354 ");
+	feed(&o, PIECES[0], 0);
+	loop_until_log(&o, r, "* close body");
+	guard_arm(20);
+	run_until_done(&o);
+	check_fail(&o, SMTP_TEMPFAIL, 0, "relay closed the connection");
+	ATF_CHECK_EQ(o.res.sent, 0);
+	ATF_CHECK_EQ(spool_count(r), 0);
+	teardown();
+}
+
+/*
  * Connection reuse.  The relay's log names the connection first ("2 C:
  * EHLO" is the second connection's EHLO).
  */
@@ -1718,6 +2111,15 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, abort_mid_data);
 	ATF_TP_ADD_TC(tp, abort_early);
 	ATF_TP_ADD_TC(tp, concurrent);
+	ATF_TP_ADD_TC(tp, stream_pieces);
+	ATF_TP_ADD_TC(tp, stream_rcpt_early);
+	ATF_TP_ADD_TC(tp, stream_rcpt_early_pipelined);
+	ATF_TP_ADD_TC(tp, stream_size);
+	ATF_TP_ADD_TC(tp, stream_untimed);
+	ATF_TP_ADD_TC(tp, stream_abort_starved);
+	ATF_TP_ADD_TC(tp, stream_closed_envelope);
+	ATF_TP_ADD_TC(tp, stream_bye_envelope);
+	ATF_TP_ADD_TC(tp, stream_closed_starved);
 	ATF_TP_ADD_TC(tp, reuse);
 	ATF_TP_ADD_TC(tp, reuse_after_rset);
 	ATF_TP_ADD_TC(tp, reuse_not_after_failure);
