@@ -166,6 +166,7 @@ static int	 smtp_converse(struct smtp_txn *);
 static int	 smtp_body(struct smtp_txn *);
 static int	 smtp_fill(struct smtp_txn *);
 static int	 smtp_sendfile(struct smtp_txn *);
+static int	 smtp_gone(struct smtp_txn *);
 static int	 smtp_read(struct smtp_txn *);
 static int	 smtp_flush(struct smtp_txn *);
 static void	 smtp_line(struct smtp_txn *, const char *, size_t);
@@ -828,8 +829,9 @@ smtp_update(struct smtp_txn *t)
 	default:
 		if (t->outlen > 0 || (t->state == S_BODY && !t->starved))
 			ev |= t->wwant ? t->wwant : EV_WRITE;
-		/* in S_ENVELOPE only to see the relay give up */
-		if (smtp_waiting(t) || t->state == S_ENVELOPE)
+		/* in S_ENVELOPE and S_BODY only to see the relay give up */
+		if (smtp_waiting(t) || t->state == S_ENVELOPE ||
+		    (t->state == S_BODY && t->tls == NULL))
 			ev |= t->rwant ? t->rwant : EV_READ;
 		break;
 	}
@@ -858,7 +860,38 @@ smtp_event(int fd, short event, void *arg)
 	t->rwant = t->wwant = 0;
 	if (t->state == S_CONNECT)
 		smtp_connected(t);
+	else if (t->state == S_BODY && (event & EV_READ) && t->tls == NULL &&
+	    smtp_gone(t))
+		return;
 	smtp_run(t);
+}
+
+/*
+ * In the middle of DATA the relay has nothing to say: if it speaks or
+ * closes the connection, it gave up on the message before its ".".  1
+ * when it did (done() is on its way, with code 0 and sent 0).  Over
+ * TLS only the end of the connection counts: what the relay's TLS
+ * sends on its own may be there too.
+ */
+static int
+smtp_gone(struct smtp_txn *t)
+{
+	char	c;
+	ssize_t	n;
+
+	while ((n = recv(t->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT)) == -1 &&
+	    errno == EINTR)
+		;
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
+	if (n == 1 && t->tls != NULL)
+		return 0;
+	if (n == 1)
+		smtp_finish(t, 0, SMTP_TEMPFAIL, 0, "relay spoke in the "
+		    "middle of the message");
+	else
+		smtp_lost(t, n == 0 ? 0 : errno);
+	return 1;
 }
 
 /* Go on while something moves; then wait for the events that are due. */
@@ -1585,6 +1618,9 @@ smtp_fill(struct smtp_txn *t)
 	}
 	t->msgoff += n;
 	if (t->complete && t->msgoff == t->msgend) {
+		/* not a "." into a connection the relay has closed */
+		if (smtp_gone(t))
+			return -1;
 		if (t->cr || !t->bol) {
 			*o++ = '\r';
 			*o++ = '\n';

@@ -811,11 +811,17 @@ sub_done(struct smtp_txn *txn, const struct smtp_result *r, void *arg)
 	uint32_t	 status = SUBMIT_NO;
 
 	s->txn = NULL;		/* freed below, after its result is used */
-	if (s->state == SUB_STREAM && r->status == SMTP_TEMPFAIL &&
-	    r->code == 0 && !r->sent && r->nbad == 0) {
-		/* the connection failed: again, whole, at the end */
+	if ((s->state == SUB_STREAM || s->mailed) &&
+	    r->status == SMTP_TEMPFAIL && r->code == 0 && !r->sent &&
+	    r->nbad == 0) {
+		/*
+		 * The streamed transaction's connection failed before the
+		 * ".": again, whole, at the end, or now if that has come.
+		 */
 		s->mailed = s->rcpted = 0;
 		smtp_free(txn);
+		if (s->state == SUB_RELAY)
+			sub_relay(s);
 		return;
 	}
 	if (r->status == SMTP_OK) {
