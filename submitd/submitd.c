@@ -675,27 +675,30 @@ static void
 sub_ready(struct smtp_txn *txn, const struct smtp_caps *caps, void *arg)
 {
 	struct sub	*s = arg;
+	off_t		 size;
 	int		 flags = 0;
 
 	if (s->state != SUB_STREAM) {
 		sub_whole(s, txn, caps);
 		return;
 	}
+	/* SIZE=: what the client announced, and room for our fields */
+	size = s->announced > 0 ? (off_t)s->announced + 512 : 0;
 	if (s->info.flags & MSG_8BITHDR)
 		flags |= SMTP_SMTPUTF8;
 	if ((s->info.flags & MSG_8BITBODY) && caps->eightbitmime)
 		flags |= SMTP_BODY_8BITMIME;
+	/* near the relay's SIZE only the exact size, at the end, may say */
 	if (((flags & SMTP_SMTPUTF8) && !caps->smtputf8) ||
 	    (s->info.flags & MSG_BINARY) || ((s->info.flags & MSG_8BITBODY) &&
-	    !caps->eightbitmime)) {
+	    !caps->eightbitmime) || (caps->size > 0 &&
+	    (uint64_t)size > caps->size)) {
 		stream_drop(s);
 		return;
 	}
 	s->mailflags = flags;
 	s->mailed = 1;
-	/* SIZE=: what the client announced, and room for our fields */
-	smtp_begin(txn, s->user, s->announced > 0 ? (off_t)s->announced +
-	    512 : 0, flags);
+	smtp_begin(txn, s->user, size, flags);
 	stream_push(s);
 }
 
