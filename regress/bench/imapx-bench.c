@@ -266,7 +266,11 @@ static int		 astep(struct conn *, int);
 static void		 axexec(struct conn *);
 static int		 proc_table(struct proc **);
 static int		 listen_inode(const struct target *, unsigned long *);
+static int		 proc_named(const struct proc *, int, const char *,
+			    pid_t *);
+static int		 listen_holders(const struct target *, pid_t *, int);
 static int		 find_roots(pid_t **);
+static int		 proc_tree(const pid_t *, int, pid_t **);
 static void		 mem_measure(const pid_t *, int, struct mem *);
 static void		 cb_fetchinfo(char *, size_t, void *);
 static void		 cb_status(char *, size_t, void *);
@@ -1767,6 +1771,73 @@ listen_inode(const struct target *tg, unsigned long *inode)
 	return -1;
 }
 
+/* The pids in tab, other than ours, of the processes called name. */
+static int
+proc_named(const struct proc *tab, int nt, const char *name, pid_t *out)
+{
+	FILE		*f;
+	char		 path[64], comm[64];
+	int		 i, n = 0;
+
+	for (i = 0; i < nt; i++) {
+		if (tab[i].pid == getpid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/comm", tab[i].pid);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		if (fgets(comm, sizeof(comm), f) != NULL) {
+			comm[strcspn(comm, "\n")] = '\0';
+			if (strcmp(comm, name) == 0)
+				out[n++] = tab[i].pid;
+		}
+		fclose(f);
+	}
+	return n;
+}
+
+/*
+ * The pids, at most max, of the processes that hold the listening
+ * socket of tg; -1 if there is no such listener.  Another user's
+ * descriptors are seen by root only.
+ */
+static int
+listen_holders(const struct target *tg, pid_t *out, int max)
+{
+	DIR		*d, *fdd;
+	struct dirent	*de, *fe;
+	char		 path[64], link[64], want[64];
+	unsigned long	 inode;
+	ssize_t		 l;
+	int		 n = 0, pid;
+
+	if (listen_inode(tg, &inode) == -1)
+		return -1;
+	snprintf(want, sizeof(want), "socket:[%lu]", inode);
+	if ((d = opendir("/proc")) == NULL)
+		err(1, "/proc");
+	while ((de = readdir(d)) != NULL && n < max) {
+		if ((pid = strtonum(de->d_name, 1, INT_MAX, NULL)) == 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+		if ((fdd = opendir(path)) == NULL)
+			continue;
+		while ((fe = readdir(fdd)) != NULL) {
+			l = readlinkat(dirfd(fdd), fe->d_name, link,
+			    sizeof(link) - 1);
+			if (l <= 0)
+				continue;
+			link[l] = '\0';
+			if (strcmp(link, want) == 0) {
+				out[n++] = pid;
+				break;
+			}
+		}
+		closedir(fdd);
+	}
+	closedir(d);
+	return n;
+}
+
 /*
  * The processes whose memory the idle figure sums: the tops of the
  * trees of -f pidfile, -k pid, -R name (processes called so), or by
@@ -1777,14 +1848,10 @@ find_roots(pid_t **rootsp)
 {
 	struct proc	*tab;
 	pid_t		*hold = NULL, *roots;
-	DIR		*d, *fdd;
-	struct dirent	*de, *fe;
 	FILE		*f;
-	char		 path[64], link[64], want[64], name[64];
-	unsigned long	 inode;
-	ssize_t		 l;
 	int		 nt, nh = 0, nr = 0, i, j, pid;
 
+	*rootsp = NULL;
 	nt = proc_table(&tab);
 	if ((hold = calloc(nt + 1, sizeof(*hold))) == NULL)
 		err(1, NULL);
@@ -1797,52 +1864,13 @@ find_roots(pid_t **rootsp)
 		hold[nh++] = pid;
 	} else if (o.pid > 0)
 		hold[nh++] = o.pid;
-	else if (o.procname != NULL) {
-		for (i = 0; i < nt; i++) {
-			if (tab[i].pid == getpid())
-				continue;
-			snprintf(path, sizeof(path), "/proc/%d/comm",
-			    tab[i].pid);
-			if ((f = fopen(path, "r")) == NULL)
-				continue;
-			if (fgets(name, sizeof(name), f) != NULL) {
-				name[strcspn(name, "\n")] = '\0';
-				if (strcmp(name, o.procname) == 0)
-					hold[nh++] = tab[i].pid;
-			}
-			fclose(f);
-		}
-	} else {
-		if (listen_inode(&o.target, &inode) == -1) {
-			warnx("no listener on %s found", o.target.name);
-			free(tab);
-			free(hold);
-			return 0;
-		}
-		snprintf(want, sizeof(want), "socket:[%lu]", inode);
-		if ((d = opendir("/proc")) == NULL)
-			err(1, "/proc");
-		while ((de = readdir(d)) != NULL && nh < nt) {
-			if ((pid = strtonum(de->d_name, 1, INT_MAX,
-			    NULL)) == 0)
-				continue;
-			snprintf(path, sizeof(path), "/proc/%d/fd", pid);
-			if ((fdd = opendir(path)) == NULL)
-				continue;
-			while ((fe = readdir(fdd)) != NULL) {
-				l = readlinkat(dirfd(fdd), fe->d_name, link,
-				    sizeof(link) - 1);
-				if (l <= 0)
-					continue;
-				link[l] = '\0';
-				if (strcmp(link, want) == 0) {
-					hold[nh++] = pid;
-					break;
-				}
-			}
-			closedir(fdd);
-		}
-		closedir(d);
+	else if (o.procname != NULL)
+		nh = proc_named(tab, nt, o.procname, hold);
+	else if ((nh = listen_holders(&o.target, hold, nt)) == -1) {
+		warnx("no listener on %s found", o.target.name);
+		free(tab);
+		free(hold);
+		return 0;
 	}
 	/* Keep those whose parent is not in the set themselves. */
 	if ((roots = calloc(nh + 1, sizeof(*roots))) == NULL)
@@ -1865,19 +1893,18 @@ find_roots(pid_t **rootsp)
 	return nr;
 }
 
-/* Sum Pss and Rss over the roots and all their descendants. */
-static void
-mem_measure(const pid_t *roots, int nroots, struct mem *m)
+/* The roots that still run and all their descendants. */
+static int
+proc_tree(const pid_t *roots, int nroots, pid_t **pidsp)
 {
 	struct proc	*tab;
-	FILE		*f;
-	char		*in, path[64], buf[256];
-	long long	 kb;
-	int		 nt, i, j, changed;
+	pid_t		*pids;
+	char		*in;
+	int		 nt, n = 0, i, j, changed;
 
-	memset(m, 0, sizeof(*m));
 	nt = proc_table(&tab);
-	if ((in = calloc(nt + 1, 1)) == NULL)
+	if ((in = calloc(nt + 1, 1)) == NULL ||
+	    (pids = calloc(nt + 1, sizeof(*pids))) == NULL)
 		err(1, NULL);
 	for (i = 0; i < nt; i++)
 		for (j = 0; j < nroots; j++)
@@ -1895,11 +1922,30 @@ mem_measure(const pid_t *roots, int nroots, struct mem *m)
 				}
 		}
 	} while (changed);
-	for (i = 0; i < nt; i++) {
-		if (!in[i])
-			continue;
+	for (i = 0; i < nt; i++)
+		if (in[i])
+			pids[n++] = tab[i].pid;
+	free(in);
+	free(tab);
+	*pidsp = pids;
+	return n;
+}
+
+/* Sum Pss and Rss over the roots and all their descendants. */
+static void
+mem_measure(const pid_t *roots, int nroots, struct mem *m)
+{
+	FILE		*f;
+	pid_t		*pids;
+	char		 path[64], buf[256];
+	long long	 kb;
+	int		 n, i;
+
+	memset(m, 0, sizeof(*m));
+	n = proc_tree(roots, nroots, &pids);
+	for (i = 0; i < n; i++) {
 		snprintf(path, sizeof(path), "/proc/%d/smaps_rollup",
-		    tab[i].pid);
+		    pids[i]);
 		if ((f = fopen(path, "r")) == NULL) {
 			warn("%s", path);
 			continue;
@@ -1913,8 +1959,7 @@ mem_measure(const pid_t *roots, int nroots, struct mem *m)
 		}
 		fclose(f);
 	}
-	free(in);
-	free(tab);
+	free(pids);
 }
 
 /*
