@@ -158,14 +158,18 @@ figure()
 # message.  Each waits until what it sent is delivered, then expunges it.
 mail()
 {
-	case $1 in
-	submit)	_o="$(opts proxy) submit" ;;
+	_k=$1 _sz=$2 _n=$3
+	shift 3
+	case $_k in
+	submit)	_o="$(opts proxy) submit"
+		# imapxd's processes, for their CPU time, found as idle does
+		[ -n "$IMAPXD_PIDFILE" ] && set -- -f "$IMAPXD_PIDFILE" ;;
 	conn)	_o="-a $SMTP smtp -M" ;;
 	keep)	_o="-a $SMTP smtp" ;;
 	esac
 	# shellcheck disable=SC2086
-	run "mail-$2-$3" "$1 $2 x $3" $_o $load -c "$3" -s "$2" \
-	    -t "$SUBMIT_SECS" -q "$SUBMIT_WARMUP" -I "$DIRECT"
+	run "mail-$_sz-$_n" "$_k $_sz x $_n" $_o $load -c "$_n" -s "$_sz" \
+	    -t "$SUBMIT_SECS" -q "$SUBMIT_WARMUP" -I "$DIRECT" "$@"
 }
 
 # probe PATH: does the path greet us and let BENCH_USER in?
@@ -233,15 +237,19 @@ function rounds(name, paths,	n, i, p, line) {
 function v(path, name) {
 	return agg(path SUBSEP name)
 }
-function fmt(x) {
+# fmt X [DECIMALS]: a value for the table, "-" if there is none.
+function fmt(x, dec) {
 	if (x == "")
 		return "-"
+	if (dec != "")
+		return sprintf("%." dec "f", x)
 	if (x >= 10000)
 		return sprintf("%.0f", x)
 	return sprintf("%.1f", x)
 }
 # row LABEL PATH-A PATH-B NAME OP TARGET [STRETCH]: NAME on two paths;
-# row2 LABEL PATH-A NAME-A PATH-B NAME-B OP TARGET [STRETCH]: two names.
+# row2 LABEL PATH-A NAME-A PATH-B NAME-B OP TARGET [STRETCH [DECIMALS]]:
+# two names.
 function meets(r, op, target) {
 	if (op == "<=")
 		return r <= target
@@ -250,7 +258,8 @@ function meets(r, op, target) {
 function row(label, pa, pb, name, op, target, stretch) {
 	row2(label, pa, name, pb, name, op, target, stretch)
 }
-function row2(label, pa, na, pb, nb, op, target, stretch,	a, b, r, res) {
+function row2(label, pa, na, pb, nb, op, target, stretch, dec,
+    a, b, r, res) {
 	a = v(pa, na)
 	b = v(pb, nb)
 	r = ""
@@ -268,8 +277,8 @@ function row2(label, pa, na, pb, nb, op, target, stretch,	a, b, r, res) {
 			res = res sprintf(" (stretch %.2f: %s)", stretch,
 			    meets(r, op, stretch) ? "met" : "no")
 	}
-	printf "%-34s %10s %10s %7s  %-9s %s\n", label, fmt(a), fmt(b),
-	    r == "" ? "-" : sprintf("%.3f", r),
+	printf "%-34s %10s %10s %7s  %-9s %s\n", label, fmt(a, dec),
+	    fmt(b, dec), r == "" ? "-" : sprintf("%.3f", r),
 	    op == "" ? "-" : op " " sprintf("%.2f", target), res
 }
 $1 == "meta" {
@@ -447,6 +456,12 @@ END {
 		    "submit_p50_ms")
 		row2("  p50, a connection each (ms)", c, "smtpconn_p50_ms", c,
 		    "submit_p50_ms")
+		row2("  MTA CPU per message (ms)", c, "smtp_mta_cpu_ms_per_msg",
+		    c, "submit_mta_cpu_ms_per_msg", "", "", "", 3)
+		b = v(c, "submit_proxy_cpu_ms_per_msg")
+		printf "%-34s %10s %10s %7s  %-9s %s\n",
+		    "  imapxd+submitd CPU/message (ms)", "-", fmt(b, 3), "-",
+		    "-", b == "" ? "n/a" : "info"
 	}
 	if (seen["proxy"] || nmail > 0)
 		printf "\ntargets missed: %d\n", missed

@@ -15,7 +15,8 @@
  * the machine at hand.  The xexec subcommands measure XEXEC through
  * imapxd and execd against a bare fork and exec of the module's program.
  * submit and smtp send the same messages through SUBMIT and by SMTP
- * straight to the MTA, one process per client with a blocking socket.
+ * straight to the MTA, one process per client with a blocking socket,
+ * and give the CPU time the proxy and the MTA spent per message.
  */
 
 #include <sys/types.h>
@@ -103,6 +104,13 @@ enum {
 	MAIL_SMTP		/* SMTP to the MTA */
 };
 
+/* Whose CPU time submit and smtp count (cpu_group). */
+enum {
+	CPU_PROXY,		/* the server at -a, with its descendants */
+	CPU_MTA,		/* the processes called o.mta */
+	CPU_NGROUPS
+};
+
 /* What astep() tells its caller. */
 enum {
 	STEP_MORE = -1,		/* aline(): go on reading */
@@ -171,6 +179,7 @@ struct opts {
 	const char		*mailbox;
 	const char		*pidfile;
 	const char		*procname;
+	const char		*mta;		/* the MTA's process name */
 	const char		*program;
 	const char		*domain;
 	int			 permsg;
@@ -186,6 +195,19 @@ struct mem {
 	long long		 pss;		/* KiB */
 	long long		 rss;		/* KiB */
 	int			 nprocs;
+};
+
+/* What one process had used of the CPUs at a snapshot (cpu_read). */
+struct cpu {
+	pid_t			 pid;
+	unsigned long long	 start;		/* ticks after boot */
+	unsigned long long	 ns;
+};
+
+/* The processes of one group at one moment (cpu_group). */
+struct cpusnap {
+	struct cpu		*p;
+	int			 n;
 };
 
 /* One side of a relayed connection: 0 the client, 1 the target. */
@@ -266,8 +288,17 @@ static int		 astep(struct conn *, int);
 static void		 axexec(struct conn *);
 static int		 proc_table(struct proc **);
 static int		 listen_inode(const struct target *, unsigned long *);
+static int		 proc_named(const struct proc *, int, const char *,
+			    pid_t *);
+static int		 listen_holders(const struct target *, pid_t *, int);
 static int		 find_roots(pid_t **);
+static int		 proc_tree(const pid_t *, int, pid_t **);
 static void		 mem_measure(const pid_t *, int, struct mem *);
+static int		 read_first(const char *, unsigned long long *);
+static int		 cpu_read(pid_t, struct cpu *);
+static int		 cpu_group(int, struct cpusnap *);
+static double		 cpu_used(const struct cpusnap *,
+			    const struct cpusnap *);
 static void		 cb_fetchinfo(char *, size_t, void *);
 static void		 cb_status(char *, size_t, void *);
 static void		 cb_uidnext(char *, size_t, void *);
@@ -348,6 +379,7 @@ static const struct option longopts[] = {
 	{ "limit",	required_argument,	NULL,	'L' },
 	{ "listen",	required_argument,	NULL,	'l' },
 	{ "mailbox",	required_argument,	NULL,	'm' },
+	{ "mta",	required_argument,	NULL,	'X' },
 	{ "count",	required_argument,	NULL,	'n' },
 	{ "users",	required_argument,	NULL,	'N' },
 	{ "pass",	required_argument,	NULL,	'p' },
@@ -396,7 +428,9 @@ usage(void)
 	    "            -c sessions, one load user each\n"
 	    "  submit    -c clients -t secs -q warm-up -s size: SUBMIT {n} "
 	    "in a loop on\n"
-	    "            each of -c sessions, from and to its load user\n"
+	    "            each of -c sessions, from and to its load user;\n"
+	    "            [-f pidfile | -k pid | -R name] the proxy, as for "
+	    "idle\n"
 	    "  smtp      -c clients -t secs -q warm-up -s size [-M]: the same "
 	    "messages\n"
 	    "            by SMTP to the MTA at -a; -M: a connection for each\n"
@@ -418,6 +452,9 @@ usage(void)
 	    "message is in its\n"
 	    "                           INBOX on this IMAP server "
 	    "(plaintext)\n"
+	    "  -X, --mta name           submit, smtp: the MTA's process name, "
+	    "for its CPU\n"
+	    "                           time per message (smtpd)\n"
 	    "  -C, --cpu n              run on CPU n only\n"
 	    "  -W, --timeout secs       limit for one protocol step (30)\n"
 	    "  -L, --limit secs         limit for the whole run (900)\n");
@@ -1767,24 +1804,88 @@ listen_inode(const struct target *tg, unsigned long *inode)
 	return -1;
 }
 
+/* The pids in tab, other than ours, of the processes called name. */
+static int
+proc_named(const struct proc *tab, int nt, const char *name, pid_t *out)
+{
+	FILE		*f;
+	char		 path[64], comm[64];
+	int		 i, n = 0;
+
+	for (i = 0; i < nt; i++) {
+		if (tab[i].pid == getpid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/comm", tab[i].pid);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		if (fgets(comm, sizeof(comm), f) != NULL) {
+			comm[strcspn(comm, "\n")] = '\0';
+			if (strcmp(comm, name) == 0)
+				out[n++] = tab[i].pid;
+		}
+		fclose(f);
+	}
+	return n;
+}
+
 /*
- * The processes whose memory the idle figure sums: the tops of the
- * trees of -f pidfile, -k pid, -R name (processes called so), or by
- * default of the processes that hold the target's listening socket.
+ * The pids, at most max, of the processes that hold the listening
+ * socket of tg; -1 if there is no such listener.  Another user's
+ * descriptors are seen by root only.
+ */
+static int
+listen_holders(const struct target *tg, pid_t *out, int max)
+{
+	DIR		*d, *fdd;
+	struct dirent	*de, *fe;
+	char		 path[64], link[64], want[64];
+	unsigned long	 inode;
+	ssize_t		 l;
+	int		 n = 0, pid;
+
+	if (listen_inode(tg, &inode) == -1)
+		return -1;
+	snprintf(want, sizeof(want), "socket:[%lu]", inode);
+	if ((d = opendir("/proc")) == NULL)
+		err(1, "/proc");
+	while ((de = readdir(d)) != NULL && n < max) {
+		if ((pid = strtonum(de->d_name, 1, INT_MAX, NULL)) == 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+		if ((fdd = opendir(path)) == NULL)
+			continue;
+		while ((fe = readdir(fdd)) != NULL) {
+			l = readlinkat(dirfd(fdd), fe->d_name, link,
+			    sizeof(link) - 1);
+			if (l <= 0)
+				continue;
+			link[l] = '\0';
+			if (strcmp(link, want) == 0) {
+				out[n++] = pid;
+				break;
+			}
+		}
+		closedir(fdd);
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * The server's processes, whose memory the idle figure sums and whose
+ * CPU time submit counts for the proxy: the tops of the trees of
+ * -f pidfile, -k pid, -R name (processes called so), or by default of
+ * the processes that hold the target's listening socket.
  */
 static int
 find_roots(pid_t **rootsp)
 {
 	struct proc	*tab;
 	pid_t		*hold = NULL, *roots;
-	DIR		*d, *fdd;
-	struct dirent	*de, *fe;
 	FILE		*f;
-	char		 path[64], link[64], want[64], name[64];
-	unsigned long	 inode;
-	ssize_t		 l;
 	int		 nt, nh = 0, nr = 0, i, j, pid;
 
+	*rootsp = NULL;
 	nt = proc_table(&tab);
 	if ((hold = calloc(nt + 1, sizeof(*hold))) == NULL)
 		err(1, NULL);
@@ -1797,52 +1898,13 @@ find_roots(pid_t **rootsp)
 		hold[nh++] = pid;
 	} else if (o.pid > 0)
 		hold[nh++] = o.pid;
-	else if (o.procname != NULL) {
-		for (i = 0; i < nt; i++) {
-			if (tab[i].pid == getpid())
-				continue;
-			snprintf(path, sizeof(path), "/proc/%d/comm",
-			    tab[i].pid);
-			if ((f = fopen(path, "r")) == NULL)
-				continue;
-			if (fgets(name, sizeof(name), f) != NULL) {
-				name[strcspn(name, "\n")] = '\0';
-				if (strcmp(name, o.procname) == 0)
-					hold[nh++] = tab[i].pid;
-			}
-			fclose(f);
-		}
-	} else {
-		if (listen_inode(&o.target, &inode) == -1) {
-			warnx("no listener on %s found", o.target.name);
-			free(tab);
-			free(hold);
-			return 0;
-		}
-		snprintf(want, sizeof(want), "socket:[%lu]", inode);
-		if ((d = opendir("/proc")) == NULL)
-			err(1, "/proc");
-		while ((de = readdir(d)) != NULL && nh < nt) {
-			if ((pid = strtonum(de->d_name, 1, INT_MAX,
-			    NULL)) == 0)
-				continue;
-			snprintf(path, sizeof(path), "/proc/%d/fd", pid);
-			if ((fdd = opendir(path)) == NULL)
-				continue;
-			while ((fe = readdir(fdd)) != NULL) {
-				l = readlinkat(dirfd(fdd), fe->d_name, link,
-				    sizeof(link) - 1);
-				if (l <= 0)
-					continue;
-				link[l] = '\0';
-				if (strcmp(link, want) == 0) {
-					hold[nh++] = pid;
-					break;
-				}
-			}
-			closedir(fdd);
-		}
-		closedir(d);
+	else if (o.procname != NULL)
+		nh = proc_named(tab, nt, o.procname, hold);
+	else if ((nh = listen_holders(&o.target, hold, nt)) == -1) {
+		warnx("no listener on %s found", o.target.name);
+		free(tab);
+		free(hold);
+		return 0;
 	}
 	/* Keep those whose parent is not in the set themselves. */
 	if ((roots = calloc(nh + 1, sizeof(*roots))) == NULL)
@@ -1865,19 +1927,18 @@ find_roots(pid_t **rootsp)
 	return nr;
 }
 
-/* Sum Pss and Rss over the roots and all their descendants. */
-static void
-mem_measure(const pid_t *roots, int nroots, struct mem *m)
+/* The roots that still run and all their descendants. */
+static int
+proc_tree(const pid_t *roots, int nroots, pid_t **pidsp)
 {
 	struct proc	*tab;
-	FILE		*f;
-	char		*in, path[64], buf[256];
-	long long	 kb;
-	int		 nt, i, j, changed;
+	pid_t		*pids;
+	char		*in;
+	int		 nt, n = 0, i, j, changed;
 
-	memset(m, 0, sizeof(*m));
 	nt = proc_table(&tab);
-	if ((in = calloc(nt + 1, 1)) == NULL)
+	if ((in = calloc(nt + 1, 1)) == NULL ||
+	    (pids = calloc(nt + 1, sizeof(*pids))) == NULL)
 		err(1, NULL);
 	for (i = 0; i < nt; i++)
 		for (j = 0; j < nroots; j++)
@@ -1895,11 +1956,30 @@ mem_measure(const pid_t *roots, int nroots, struct mem *m)
 				}
 		}
 	} while (changed);
-	for (i = 0; i < nt; i++) {
-		if (!in[i])
-			continue;
+	for (i = 0; i < nt; i++)
+		if (in[i])
+			pids[n++] = tab[i].pid;
+	free(in);
+	free(tab);
+	*pidsp = pids;
+	return n;
+}
+
+/* Sum Pss and Rss over the roots and all their descendants. */
+static void
+mem_measure(const pid_t *roots, int nroots, struct mem *m)
+{
+	FILE		*f;
+	pid_t		*pids;
+	char		 path[64], buf[256];
+	long long	 kb;
+	int		 n, i;
+
+	memset(m, 0, sizeof(*m));
+	n = proc_tree(roots, nroots, &pids);
+	for (i = 0; i < n; i++) {
 		snprintf(path, sizeof(path), "/proc/%d/smaps_rollup",
-		    tab[i].pid);
+		    pids[i]);
 		if ((f = fopen(path, "r")) == NULL) {
 			warn("%s", path);
 			continue;
@@ -1913,8 +1993,143 @@ mem_measure(const pid_t *roots, int nroots, struct mem *m)
 		}
 		fclose(f);
 	}
-	free(in);
-	free(tab);
+	free(pids);
+}
+
+/* The first number in a file: 0, or -1 if there is none. */
+static int
+read_first(const char *path, unsigned long long *v)
+{
+	FILE	*f;
+	int	 r;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	r = fscanf(f, "%llu", v) == 1 ? 0 : -1;
+	fclose(f);
+	return r;
+}
+
+/*
+ * What process pid has used of the CPUs so far, in ns: the first field
+ * of /proc/PID/schedstat, which is the main thread's alone, so summed
+ * over /proc/PID/task/TID/schedstat when there are more threads; on a
+ * kernel without schedstat, utime + stime of /proc/PID/stat, in clock
+ * ticks.  Also its start time, which tells a pid reused in between from
+ * the process seen before.  -1 if it is gone.
+ */
+static int
+cpu_read(pid_t pid, struct cpu *c)
+{
+	static int		 schedstat = -1;
+	static long		 hz;
+	DIR			*d;
+	struct dirent		*de;
+	FILE			*f;
+	char			 path[64], buf[1024], *p;
+	unsigned long long	 utime, stime, ns;
+	long			 nthr;
+	int			 tid;
+
+	if (schedstat == -1)
+		schedstat = access("/proc/self/schedstat", R_OK) == 0;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	p = fgets(buf, sizeof(buf), f);
+	fclose(f);
+	/* Fields 14, 15, 20 and 22: utime, stime, threads, start time. */
+	if (p == NULL || (p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+	    "%llu %llu %*d %*d %*d %*d %ld %*d %llu", &utime, &stime, &nthr,
+	    &c->start) != 4)
+		return -1;
+	c->pid = pid;
+	if (!schedstat) {
+		if (hz == 0 && (hz = sysconf(_SC_CLK_TCK)) <= 0)
+			hz = 100;
+		c->ns = (double)(utime + stime) * 1e9 / hz;
+		return 0;
+	}
+	if (nthr <= 1) {
+		snprintf(path, sizeof(path), "/proc/%d/schedstat", pid);
+		return read_first(path, &c->ns);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	if ((d = opendir(path)) == NULL)
+		return -1;
+	c->ns = 0;
+	while ((de = readdir(d)) != NULL) {
+		if ((tid = strtonum(de->d_name, 1, INT_MAX, NULL)) == 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat",
+		    pid, tid);
+		if (read_first(path, &ns) == 0)
+			c->ns += ns;
+	}
+	closedir(d);
+	return 0;
+}
+
+/*
+ * The CPU time so far of one group of processes: CPU_PROXY the server
+ * at -a as find_roots() finds it (submit: imapxd's parent) and all its
+ * descendants (the front ends, submitd), CPU_MTA every process called
+ * o.mta (OpenSMTPD's are all smtpd).  -1 if the group has none.
+ */
+static int
+cpu_group(int group, struct cpusnap *s)
+{
+	struct proc	*tab;
+	pid_t		*roots, *pids = NULL;
+	int		 nt, n = 0, i;
+
+	if (group == CPU_PROXY) {
+		if ((n = find_roots(&roots)) > 0)
+			n = proc_tree(roots, n, &pids);
+		free(roots);
+	} else {
+		nt = proc_table(&tab);
+		if ((pids = calloc(nt + 1, sizeof(*pids))) == NULL)
+			err(1, NULL);
+		n = proc_named(tab, nt, o.mta, pids);
+		free(tab);
+	}
+	if ((s->p = calloc(n + 1, sizeof(*s->p))) == NULL)
+		err(1, NULL);
+	s->n = 0;
+	for (i = 0; i < n; i++)
+		if (cpu_read(pids[i], &s->p[s->n]) == 0)
+			s->n++;
+	free(pids);
+	return s->n > 0 ? 0 : -1;
+}
+
+/*
+ * The CPU time in ms a group used from snapshot a to snapshot b: what
+ * each process of b has used, less what it had in a if it was there.
+ * A process of a gone from b counts as it was in a, so what it used in
+ * between is missed, as is all of one that came and went between the
+ * two: acceptable, the daemons measured keep their processes.
+ */
+static double
+cpu_used(const struct cpusnap *a, const struct cpusnap *b)
+{
+	unsigned long long	 ns = 0;
+	int			 i, j;
+
+	for (i = 0; i < b->n; i++) {
+		for (j = 0; j < a->n; j++)
+			if (a->p[j].pid == b->p[i].pid &&
+			    a->p[j].start == b->p[i].start)
+				break;
+		if (j == a->n)
+			ns += b->p[i].ns;
+		/* A thread that exits takes its time out of the sum. */
+		else if (b->p[i].ns > a->p[j].ns)
+			ns += b->p[i].ns - a->p[j].ns;
+	}
+	return ns / 1e6;
 }
 
 /*
@@ -2704,6 +2919,8 @@ cmd_mail(int mode)
 	double		*lat;
 	size_t		 shsz, nlat = 0;
 	struct conn	*ics = NULL;
+	struct cpusnap	 cpu0[CPU_NGROUPS], cpu1[CPU_NGROUPS];
+	static const char *cpuname[CPU_NGROUPS] = { "proxy", "mta" };
 	pid_t		*pids, pid;
 	long long	 i, done = 0, accepted = 0, refused = 0, errors = 0;
 	long long	 ready_n = 0, left, stalled = 0, *before = NULL;
@@ -2711,7 +2928,7 @@ cmd_mail(int mode)
 	char		 buf[64];
 	ssize_t		 n;
 	double		 deadline, dsecs = 0, dsecs_all = 0;
-	int		 missing = 0;
+	int		 missing = 0, g, cpuok[CPU_NGROUPS];
 	int		 ready[2], go[2], status;
 
 	if (mode == MAIL_SMTP && o.tls != TLS_NONE)
@@ -2734,6 +2951,25 @@ cmd_mail(int mode)
 		    (uidnext = calloc(o.clients, sizeof(*uidnext))) == NULL)
 			err(1, NULL);
 		inbox_open(ics, o.clients, before, uidnext);
+	}
+	/*
+	 * The CPU time of the proxy (submit) and of the MTA before the
+	 * clients connect (-I's sessions are on the backend).
+	 */
+	memset(cpu0, 0, sizeof(cpu0));
+	memset(cpu1, 0, sizeof(cpu1));
+	cpuok[CPU_PROXY] = mode == MAIL_SUBMIT;
+	cpuok[CPU_MTA] = 1;
+	if (cpuok[CPU_PROXY] &&
+	    cpu_group(CPU_PROXY, &cpu0[CPU_PROXY]) == -1) {
+		warnx("no processes of %s found (not root?): no CPU figure "
+		    "for the proxy", o.target.name);
+		cpuok[CPU_PROXY] = 0;
+	}
+	if (cpu_group(CPU_MTA, &cpu0[CPU_MTA]) == -1) {
+		warnx("no process called %s found: no CPU figure for the MTA",
+		    o.mta);
+		cpuok[CPU_MTA] = 0;
 	}
 	fflush(stdout);
 	fflush(stderr);
@@ -2806,6 +3042,18 @@ cmd_mail(int mode)
 			;
 		stalled++;
 	}
+	/*
+	 * And once the last client's last message is answered and the
+	 * client gone (its LOGOUT or QUIT is in it), before the wait for
+	 * the deliveries: those the MTA made by now are in its figure.
+	 */
+	for (g = 0; g < CPU_NGROUPS; g++) {
+		if (cpuok[g] && cpu_group(g, &cpu1[g]) == -1) {
+			warnx("no %s processes left at the end: no CPU figure "
+			    "for it", cpuname[g]);
+			cpuok[g] = 0;
+		}
+	}
 	if (ics != NULL) {
 		/* from the start until the last is delivered */
 		dsecs_all = now() - *start;
@@ -2836,6 +3084,13 @@ cmd_mail(int mode)
 	printf("%s_refused %lld\n", p, refused);
 	printf("%s_errors %lld\n", p, errors);
 	printf("%s_stalled %lld\n", p, stalled);
+	for (g = 0; g < CPU_NGROUPS; g++) {
+		if (cpuok[g] && accepted > 0)
+			printf("%s_%s_cpu_ms_per_msg %.3f\n", p, cpuname[g],
+			    cpu_used(&cpu0[g], &cpu1[g]) / accepted);
+		free(cpu0[g].p);
+		free(cpu1[g].p);
+	}
 	if (ics != NULL) {
 		printf("%s_delivery_wait_s %.2f\n", p, dsecs);
 		printf("%s_undelivered %d\n", p, missing);
@@ -3070,6 +3325,7 @@ main(int argc, char *argv[])
 	o.secs = -1;
 	o.settle = -1;
 	o.domain = "example.test";
+	o.mta = "smtpd";
 	o.hold = 0;
 	o.timeout = 30;
 	o.limit = 900;
@@ -3077,8 +3333,8 @@ main(int argc, char *argv[])
 	o.cpu = -1;
 
 	while ((ch = getopt_long(argc, argv,
-	    "a:Bb:C:c:D:e:E:f:F:H:i:I:k:L:l:Mm:n:N:p:P:q:r:R:s:St:Tu:U:w:W:", longopts,
-	    NULL)) != -1) {
+	    "a:Bb:C:c:D:e:E:f:F:H:i:I:k:L:l:Mm:n:N:p:P:q:r:R:s:St:Tu:U:w:W:X:",
+	    longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'a':
 			if (parse_addr(optarg, &o.target) == -1)
@@ -3185,6 +3441,9 @@ main(int argc, char *argv[])
 			break;
 		case 'W':
 			o.timeout = parse_num(optarg, "timeout", 1, 3600);
+			break;
+		case 'X':
+			o.mta = optarg;
 			break;
 		default:
 			usage();
