@@ -82,7 +82,7 @@ struct smtp_result {
  */
 #define SMTP_IDLE_MAX		16	/* connections kept idle at most */
 #define SMTP_IDLE_SECS		5	/* how long one is kept unused */
-#define SMTP_REUSE_MAX		20	/* transactions on one connection;
+#define SMTP_REUSE_MAX		100	/* transactions on one connection;
 					   OpenSMTPD takes 100 a session */
 
 struct smtp_txn;
