@@ -336,7 +336,8 @@ smtp_connect(struct smtp_txn *t)
 		return;
 	}
 	(void)setsockopt(t->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	event_set(&t->rev, t->fd, EV_READ, smtp_event, t);
+	/* kept while replies are due, not added and removed for each */
+	event_set(&t->rev, t->fd, EV_READ | EV_PERSIST, smtp_event, t);
 	event_set(&t->wev, t->fd, EV_WRITE, smtp_event, t);
 	if (connect(t->fd, sa, t->conf.addrlen) == -1 &&
 	    errno != EINPROGRESS) {
@@ -1006,8 +1007,20 @@ smtp_converse(struct smtp_txn *t)
 	size_t	 len;
 	int	 rv;
 
-	if (t->outlen > 0 && t->wwant == 0 && smtp_flush(t) == -1)
-		return 0;
+	if (t->outlen > 0 && t->wwant == 0) {
+		if (smtp_flush(t) == -1)
+			return 0;
+		/*
+		 * A command just went: its reply cannot be here yet, so no
+		 * read(2) that would only fail; the read event says when.
+		 * Not over TLS, where libtls may hold what was read already.
+		 */
+		if (t->outlen == 0 && t->inlen == 0 && t->tls == NULL &&
+		    smtp_waiting(t)) {
+			t->rwant = EV_READ;
+			return 0;
+		}
+	}
 	if (!smtp_waiting(t) && t->state != S_ENVELOPE)
 		return 0;
 	line = t->in + t->inoff;
