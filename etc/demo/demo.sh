@@ -11,11 +11,14 @@
 #
 # State, configuration and logs live in $IMAPX_DEMO_DIR (/tmp/imapx-demo).
 # imapxd is build/normal/bin/imapxd of this source tree, or $IMAPX_DEMO_IMAPXD.
+# SUBMIT keeps a copy of each message in the user's mailbox
+# $IMAPX_DEMO_SENT ("Sent"); set it empty for none (regress/bench does).
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 DIR=${IMAPX_DEMO_DIR:-/tmp/imapx-demo}
 IMAPXD=${IMAPX_DEMO_IMAPXD:-$ROOT/build/normal/bin/imapxd}
+SENT=${IMAPX_DEMO_SENT-Sent}
 MAILHOST=$HERE/mailhost.sh
 
 PACKAGES="dovecot-imapd dovecot-lmtpd dovecot-sieve dovecot-managesieved
@@ -89,7 +92,11 @@ demo_imapxd()
 		return 1
 	fi
 	# the demo keeps a copy of what SUBMIT sends in the Sent mailbox
-	echo 'sent "Sent"' >"$DIR/submitd.extra.conf"
+	case $SENT in
+	*[!A-Za-z0-9._-]*) die "IMAPX_DEMO_SENT: a plain mailbox name" ;;
+	"")	: >"$DIR/submitd.extra.conf" ;;
+	*)	echo "sent \"$SENT\"" >"$DIR/submitd.extra.conf" ;;
+	esac
 	sh "$MAILHOST" imapxd "$DIR" "$IMAPXD"
 }
 
