@@ -134,6 +134,7 @@ struct smtp_txn {
 	int			 complete;	/* msgend is the end */
 	int			 starved;	/* sent up to msgend, waiting */
 	off_t			 plain;		/* bytes that go as they are */
+	int			 corked;	/* TCP_CORK until the "." */
 	int			 bol;		/* at the start of a line */
 	int			 cr;		/* a CR waits for its LF */
 	int			 dotq;		/* the final "." is queued */
@@ -614,6 +615,7 @@ smtp_idle_put(struct smtp_txn *t)
 	t->msgsize = t->msgoff = t->msgend = 0;
 	t->complete = t->starved = 0;
 	t->plain = 0;
+	t->corked = 0;
 	t->bol = t->cr = t->dotq = 0;
 	t->rlines = 0;
 	memset(&t->res, 0, sizeof(t->res));
@@ -1495,6 +1497,12 @@ smtp_body(struct smtp_txn *t)
 				return 0;
 		}
 		if (t->dotq) {
+			if (t->corked) {
+				/* the last bytes and the "." go out now */
+				t->corked = 0;
+				(void)setsockopt(t->fd, IPPROTO_TCP, TCP_CORK,
+				    &t->corked, sizeof(t->corked));
+			}
 			t->res.sent = 1;
 			t->state = S_DOT;
 			smtp_arm(t);
@@ -1528,6 +1536,15 @@ smtp_sendfile(struct smtp_txn *t)
 
 	want = end - off > SMTP_SENDFILE_MAX ? SMTP_SENDFILE_MAX :
 	    (size_t)(end - off);
+	/*
+	 * The end of the message: hold what goes until the "." follows,
+	 * so that the relay reads them together, not in two wake-ups.
+	 */
+	if (t->complete && off + (off_t)want == t->msgend && !t->corked) {
+		t->corked = 1;
+		(void)setsockopt(t->fd, IPPROTO_TCP, TCP_CORK, &t->corked,
+		    sizeof(t->corked));
+	}
 	if ((n = sendfile(t->fd, t->msgfd, &off, want)) == -1) {
 		if (errno == EINTR)
 			return 0;

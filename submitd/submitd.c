@@ -85,6 +85,8 @@ struct sub {
 	int			 mailflags;	/* of the streamed MAIL */
 	int			 mailed;	/* smtp_begin() made */
 	int			 rcpted;	/* smtp_rcpt() made */
+	struct event		 pev;		/* stream_later() */
+	int			 later;		/* pev is active */
 	struct imsg_submit_done	*answer;	/* decided before END */
 	uint32_t		 refused;	/* SUBMIT_* to answer at END */
 	char			 code[32];
@@ -129,6 +131,8 @@ static void		sub_done(struct smtp_txn *, const struct smtp_result *,
 			    void *);
 static void		stream_begin(struct sub *);
 static void		stream_push(struct sub *);
+static void		stream_later(struct sub *);
+static void		stream_pushed(int, short, void *);
 static void		stream_drop(struct sub *);
 static void		stream_end(struct sub *);
 static struct imsg_submit_done *answer_make(uint32_t, const char *,
@@ -422,6 +426,7 @@ sub_start(struct fchan *fc, struct imsg *imsg)
 	s->id = imsg_get_id(imsg);
 	s->state = SUB_RECV;
 	s->spool = s->out = s->out7 = -1;
+	evtimer_set(&s->pev, stream_pushed, s);
 	s->announced = st.size;
 	strlcpy(s->user, st.user, sizeof(s->user));
 	clock_gettime(CLOCK_MONOTONIC, &s->start);
@@ -481,8 +486,7 @@ sub_data(struct sub *s, struct imsg *imsg)
 	}
 	if (s->hdrdone) {
 		msg_body_put(&s->body, &s->info.flags, s->wr, p, len);
-		if (s->txn != NULL && sub_flush(s) == 0)
-			stream_push(s);
+		stream_later(s);
 		return;
 	}
 	end = hdr_scan(s, p, len);
@@ -584,8 +588,7 @@ sub_header(struct sub *s)
 	}
 	close(s->spool);
 	s->spool = -1;
-	if (s->txn != NULL && sub_flush(s) == 0)
-		stream_push(s);
+	stream_later(s);
 }
 
 /* What out holds so far into the file, for the relay to read. */
@@ -628,6 +631,8 @@ sub_end(struct sub *s)
 	}
 	if (s->state == SUB_STREAM) {
 		/* it holds its relay slot */
+		event_del(&s->pev);
+		s->later = 0;
 		s->state = SUB_RELAY;
 		if (s->txn != NULL)
 			stream_push(s);
@@ -777,6 +782,32 @@ stream_push(struct sub *s)
 		smtp_more(s->txn, (off_t)s->info.size, 1);
 	else
 		smtp_more(s->txn, s->wr->total, 0);
+}
+
+/*
+ * What came in this turn of the event loop goes to the relay at its
+ * end, in one piece: the bytes of several DATA, or the last ones with
+ * END and the final ".", which then share a write and the relay reads
+ * them at once.
+ */
+static void
+stream_later(struct sub *s)
+{
+	if (s->txn == NULL || s->later)
+		return;
+	s->later = 1;
+	event_active(&s->pev, EV_TIMEOUT, 1);
+}
+
+static void
+stream_pushed(int fd, short event, void *arg)
+{
+	struct sub	*s = arg;
+
+	s->later = 0;
+	if (s->state == SUB_STREAM && s->txn != NULL && s->hdrdone &&
+	    sub_flush(s) == 0)
+		stream_push(s);
 }
 
 /*
@@ -961,6 +992,7 @@ sub_free(struct sub *s)
 	else if (s->state == SUB_RELAY || s->state == SUB_STREAM)
 		relaying--;
 	TAILQ_REMOVE(&s->fc->subs, s, entry);
+	event_del(&s->pev);
 	if (s->spool != -1)
 		close(s->spool);
 	if (s->out != -1)
