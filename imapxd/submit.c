@@ -139,6 +139,7 @@ static void	 sub_advance(struct submission *);
 static int	 sub_start(struct submission *);
 static int	 sub_push(struct submission *, const char *, size_t);
 static int	 sub_flush(struct submission *);
+static ssize_t	 sub_send(struct submission *, const char *, size_t);
 static void	 sub_end(struct submission *);
 static void	 sub_refuse(struct submission *);
 static void	 sub_badurl(struct submission *, const char *, ...)
@@ -458,6 +459,8 @@ sub_start(struct submission *sub)
 static int
 sub_push(struct submission *sub, const char *p, size_t len)
 {
+	ssize_t	n;
+
 	if (sub->total + len > sub->size_max) {
 		sub_abort(sub, "NO [TOOBIG] Message too large (at most %llu "
 		    "bytes)", (unsigned long long)sub->size_max);
@@ -466,46 +469,74 @@ sub_push(struct submission *sub, const char *p, size_t len)
 	if (sub_start(sub) == -1)
 		return -1;
 	sub->total += len;
+	/* straight from the client's bytes while submitd has room */
+	if (sub->pend.len == 0) {
+		if ((n = sub_send(sub, p, len)) == -1)
+			return -1;
+		p += n;
+		len -= n;
+		if (len == 0)
+			return 0;
+	}
 	if (buf_append(&sub->pend, p, len) == -1)
 		fatal("%s", __func__);
 	return sub_flush(sub);
 }
 
-/* As much as the window takes, in chunks of one imsg. */
+/* What waits, as far as the window takes it. */
 static int
 sub_flush(struct submission *sub)
 {
+	ssize_t	n;
+
+	if (sub->pend.len == 0)
+		return 0;
+	if ((n = sub_send(sub, sub->pend.data + sub->pend.off,
+	    sub->pend.len)) == -1)
+		return -1;
+	sub->pend.off += n;
+	sub->pend.len -= n;
+	if (sub->pend.len == 0)
+		buf_free(&sub->pend, 0);
+	return 0;
+}
+
+/*
+ * Bytes to submitd in chunks of one imsg, as many as the window takes:
+ * how many went, -1 if the submission was answered (and freed).
+ */
+static ssize_t
+sub_send(struct submission *sub, const char *p, size_t len)
+{
 	struct chan	*c;
 	uint32_t	 id = sub->id;
-	size_t		 n;
+	size_t		 n, sent = 0;
 
-	while (sub->pend.len > 0) {
+	while (sent < len) {
 		if ((c = fe_service_chan(PROC_SUBMITD)) == NULL) {
 			sub_answer(sub, "NO [UNAVAILABLE] Service went away, "
 			    "the message was not sent");
 			return -1;
 		}
-		n = sub->pend.len < IMAPX_CHUNK_MAX ? sub->pend.len :
+		n = len - sent < IMAPX_CHUNK_MAX ? len - sent :
 		    IMAPX_CHUNK_MAX;
 		if (n > chan_room(c))
 			n = chan_room(c);
 		if (n == 0)
-			return 0;	/* submit_writable() goes on */
-		if (chan_send(c, IMSG_SUBMIT_DATA, id, -1,
-		    sub->pend.data + sub->pend.off, n) == -1) {
+			break;		/* submit_writable() goes on */
+		if (chan_send(c, IMSG_SUBMIT_DATA, id, -1, p + sent,
+		    n) == -1) {
 			if ((sub = sub_find(id)) != NULL)
 				sub_answer(sub, "NO [UNAVAILABLE] Service went "
 				    "away, the message was not sent");
 			return -1;
 		}
 		/* a failed write closes the channel and answers for us */
-		if ((sub = sub_find(id)) == NULL)
+		if (sub_find(id) == NULL)
 			return -1;
-		sub->pend.off += n;
-		sub->pend.len -= n;
+		sent += n;
 	}
-	buf_free(&sub->pend, 0);
-	return 0;
+	return sent;
 }
 
 /* The whole message is with submitd: END, then wait for DONE. */
