@@ -2,7 +2,11 @@
  * submitd: sends the messages that SUBMIT hands over (doc/submit.md,
  * submitd.8).  For each one it spools the bytes to a private file, checks
  * and fixes the message (message.c), relays it over SMTP (smtp.c) all or
- * nothing, and answers the frontend in the draft's form.
+ * nothing, and answers the frontend in the draft's form.  The relay gets
+ * the message while it arrives (SUB_STREAM: MAIL at START, RCPT once the
+ * header is checked, the body as it comes); one that cannot go that way
+ * is relayed whole once it is complete (submitd.8, "Relaying while the
+ * message arrives").
  *
  * imapxd's parent starts it as "submitd -f file [-d] [-v]" with its
  * channel on fd 3; on it arrive IMSG_PEER_CHANNEL messages, each with one
