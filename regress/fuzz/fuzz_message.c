@@ -7,6 +7,11 @@
  * binary), whose header has no Bcc, and whose recipients are canonical
  * addr-specs: msg_parse_mailbox() gives each back unchanged.
  *
+ * msg_header() and msg_body_put(), fed the same message in chunks cut
+ * anywhere, as submitd does while it arrives, accept what msg_prepare()
+ * accepts, make the same body with the same flags, and where they say
+ * the lines are plain they are whole CRLF lines, none beginning with ".".
+ *
  * msg_to7bit() of that refuses, or writes lines of at most 998 bytes,
  * CRLF only, all 7-bit below the message's own header; converting its
  * output again changes nothing.  It also gets the raw input, which
@@ -22,6 +27,7 @@
 #include <unistd.h>
 
 #include "message.h"
+#include "msgio.h"
 
 int		 LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
@@ -31,6 +37,8 @@ static char	*fd_read(int, size_t *);
 static void	 check_reason(const char *);
 static void	 check_prepared(const char *, size_t, const struct msg_info *);
 static void	 check_7bit(const char *, size_t);
+static void	 check_chunks(int, const uint8_t *, size_t, int,
+		    const char *, size_t, int);
 
 static const char *const allowed[] = { "@example.test", "@b" };
 static const struct msg_conf conf = {
@@ -148,6 +156,70 @@ check_7bit(const char *m, size_t len)
 	}
 }
 
+/*
+ * The message again in steps: the header from the file, then the body
+ * in chunks whose sizes come from the message's own bytes.
+ */
+static void
+check_chunks(int in, const uint8_t *data, size_t size, int ok,
+    const char *prepared, size_t plen, int flags)
+{
+	static struct msg_wr	 w;
+	static int		 fd = -1;
+	struct msg_info		 info;
+	struct msg_body		 b;
+	char			 reason[MSG_REASON_MAX], *got;
+	off_t			 body, hlen, off, i;
+	size_t			 glen, n;
+	int			 f;
+
+	if (fd == -1)
+		fd = fd_open();
+	fd_fill(fd, NULL, 0);
+	msg_wr_init(&w, fd);
+	if (msg_header(in, &w, &conf, &info, &body, reason,
+	    sizeof(reason)) == -1) {
+		if (ok)
+			abort();
+		check_reason(reason);
+		return;
+	}
+	if (!ok)
+		abort();
+	f = info.flags;
+	msg_info_free(&info);
+	hlen = w.total;
+	msg_body_init(&b, &w);
+	for (off = body; body != -1 && off < (off_t)size; off += n) {
+		n = 1 + data[off] % 97;
+		if (n > size - off)
+			n = size - off;
+		msg_body_put(&b, &f, &w, data + off, n);
+	}
+	msg_body_end(&b, &w);
+	if (msg_wr_flush(&w) == -1)
+		abort();
+	got = fd_read(fd, &glen);
+	/* the header may differ (a new Message-ID, Date), the body not */
+	if ((size_t)w.total != glen || glen - hlen > plen ||
+	    memcmp(got + hlen, prepared + plen - (glen - hlen),
+	    glen - hlen) != 0 || f != flags)
+		abort();
+	if (b.plain < hlen || b.plain > (off_t)glen)
+		abort();
+	for (i = hlen; i < b.plain; i++) {
+		if ((i == hlen || got[i - 1] == '\n') && got[i] == '.')
+			abort();
+		if (got[i] == '\r' && got[i + 1] != '\n')
+			abort();
+		if (got[i] == '\n' && got[i - 1] != '\r')
+			abort();
+	}
+	if (b.plain > hlen && got[b.plain - 1] != '\n')
+		abort();
+	free(got);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -180,9 +252,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_reason(reason);
 		if (info.nrcpt != 0 || info.rcpt != NULL)
 			abort();
+		check_chunks(in, data, size, 0, NULL, 0, 0);
 	} else {
 		prepared = fd_read(out, &plen);
 		check_prepared(prepared, plen, &info);
+		check_chunks(in, data, size, 1, prepared, plen, info.flags);
 		msg_info_free(&info);
 		free(prepared);
 
