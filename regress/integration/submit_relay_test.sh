@@ -527,6 +527,45 @@ stream_lost_waiting_cleanup()
 	relay_stop
 }
 
+atf_test_case stream_client_gone cleanup
+stream_client_gone_head()
+{
+	atf_set "descr" "the client hangs up in the middle of its literal" \
+	    "while the relay already reads the message: the relay drops it," \
+	    "nobody gets it, and the next SUBMIT goes through"
+}
+stream_client_gone_body()
+{
+	relay_start --data-progress
+	client >out <<-'EOF' || { cat out; atf_fail "client failed"; }
+	body = b"".join(b"line %06d of a message its sender gives up on\r\n" % i
+	    for i in range(4400))
+	m = msg(body=body)
+	c = session()
+	c.send(b"g SUBMIT {%d}\r\n" % len(m))
+	assert c.line().startswith("+")
+	c.send(m[:len(m) // 2])
+	# the relay has part of the body inside DATA: then the client goes
+	wait_for("relay.log", "* got ")
+	c.s.close()
+	wait_for("relay.log", "* eof in data")
+	d = session()
+	d.submit("h", msg(body=b"the one that is sent\r\n"))
+	EOF
+	cat out
+	grep -q '^h OK SUBMIT completed' out || atf_fail "the next was not sent"
+	[ "$(ls spool/*.eml | wc -l)" = 1 ] || atf_fail "not exactly one kept"
+	grep -q 'the one that is sent' spool/*.eml ||
+	    atf_fail "the kept one is not the second"
+	if grep -q 'gives up on' spool/*.eml; then
+		atf_fail "the abandoned message was delivered"
+	fi
+}
+stream_client_gone_cleanup()
+{
+	relay_stop
+}
+
 atf_test_case stream_refused cleanup
 stream_refused_head()
 {
@@ -656,6 +695,7 @@ atf_init_test_cases()
 	atf_add_test_case stream_8bit
 	atf_add_test_case stream_lost
 	atf_add_test_case stream_lost_waiting
+	atf_add_test_case stream_client_gone
 	atf_add_test_case stream_refused
 	atf_add_test_case stream_utf8
 	atf_add_test_case stream_utf8_refused
