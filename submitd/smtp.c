@@ -143,6 +143,8 @@ struct smtp_txn {
 };
 
 static void	 smtp_event(int, short, void *);
+static void	 smtp_bind(struct smtp_txn *, const struct smtp_conf *,
+		    smtp_ready_cb, smtp_done_cb, void *);
 static void	 smtp_connect(struct smtp_txn *);
 static void	 smtp_mail(struct smtp_txn *);
 static int	 smtp_rcpt_check(struct smtp_txn *, char *const *, size_t);
@@ -154,6 +156,7 @@ static void	 smtp_idle_end(struct smtp_txn *);
 static int	 smtp_conf_same(const struct smtp_conf *,
 		    const struct smtp_conf *);
 static void	 smtp_destroy(struct smtp_txn *);
+static void	 smtp_forget(struct smtp_txn *);
 static void	 smtp_timeout(int, short, void *);
 static void	 smtp_deliver(int, short, void *);
 static void	 smtp_run(struct smtp_txn *);
@@ -286,27 +289,13 @@ smtp_open(const struct smtp_conf *conf, smtp_ready_cb ready,
 	struct timeval		 tv = { 0, 0 };
 
 	if ((t = smtp_idle_take(conf)) != NULL) {
-		t->conf = *conf;
-		if (t->conf.helo == NULL)
-			t->conf.helo = "localhost";
-		if (t->conf.timeout <= 0)
-			t->conf.timeout = SMTP_TIMEOUT;
-		t->ready = ready;
-		t->done = done;
-		t->arg = arg;
+		smtp_bind(t, conf, ready, done, arg);
 		evtimer_add(&t->dev, &tv);	/* ready(), from the loop */
 		return t;
 	}
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return NULL;
-	t->conf = *conf;
-	if (t->conf.helo == NULL)
-		t->conf.helo = "localhost";
-	if (t->conf.timeout <= 0)
-		t->conf.timeout = SMTP_TIMEOUT;
-	t->ready = ready;
-	t->done = done;
-	t->arg = arg;
+	smtp_bind(t, conf, ready, done, arg);
 	t->fd = -1;
 	t->msgfd = -1;
 	evtimer_set(&t->tev, smtp_timeout, t);
@@ -320,6 +309,21 @@ smtp_open(const struct smtp_conf *conf, smtp_ready_cb ready,
 	}
 	smtp_connect(t);
 	return t;
+}
+
+/* The transaction's configuration and callbacks, on a new or kept t. */
+static void
+smtp_bind(struct smtp_txn *t, const struct smtp_conf *conf,
+    smtp_ready_cb ready, smtp_done_cb done, void *arg)
+{
+	t->conf = *conf;
+	if (t->conf.helo == NULL)
+		t->conf.helo = "localhost";
+	if (t->conf.timeout <= 0)
+		t->conf.timeout = SMTP_TIMEOUT;
+	t->ready = ready;
+	t->done = done;
+	t->arg = arg;
 }
 
 /* A new connection to the relay, for t. */
@@ -525,19 +529,30 @@ smtp_free(struct smtp_txn *t)
 static void
 smtp_destroy(struct smtp_txn *t)
 {
-	size_t	i;
-
 	if (t == NULL)
 		return;
 	smtp_close(t);
 	evtimer_del(&t->tev);
 	evtimer_del(&t->dev);
+	smtp_forget(t);
+	free(t);
+}
+
+/* What the transaction allocated: its sender, recipients, refusals. */
+static void
+smtp_forget(struct smtp_txn *t)
+{
+	size_t	i;
+
 	for (i = 0; i < t->nrcpt; i++)
 		free(t->rcpt[i]);
 	free(t->rcpt);
 	free(t->bad);
 	free(t->from);
-	free(t);
+	t->rcpt = NULL;
+	t->bad = NULL;
+	t->from = NULL;
+	t->nrcpt = t->nreplied = t->nbad = 0;
 }
 
 /* May the connection serve another transaction once this one is done? */
@@ -597,19 +612,10 @@ static int
 smtp_idle_put(struct smtp_txn *t)
 {
 	struct timeval	tv = { SMTP_IDLE_SECS, 0 };
-	size_t		i;
 
 	if (nidle >= SMTP_IDLE_MAX || !smtp_reusable(t))
 		return 0;
-	for (i = 0; i < t->nrcpt; i++)
-		free(t->rcpt[i]);
-	free(t->rcpt);
-	free(t->bad);
-	free(t->from);
-	t->rcpt = NULL;
-	t->bad = NULL;
-	t->from = NULL;
-	t->nrcpt = t->nreplied = t->nbad = 0;
+	smtp_forget(t);
 	t->flags = 0;
 	t->msgfd = -1;
 	t->msgsize = t->msgoff = t->msgend = 0;

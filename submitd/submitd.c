@@ -135,6 +135,7 @@ static void		sub_done(struct smtp_txn *, const struct smtp_result *,
 			    void *);
 static void		stream_begin(struct sub *);
 static void		stream_push(struct sub *);
+static int		stream_fits(const struct sub *, int);
 static void		stream_later(struct sub *);
 static void		stream_pushed(int, short, void *);
 static void		stream_drop(struct sub *);
@@ -693,15 +694,13 @@ sub_ready(struct smtp_txn *txn, const struct smtp_caps *caps, void *arg)
 	}
 	/* SIZE=: what the client announced, and room for our fields */
 	size = s->announced > 0 ? (off_t)s->announced + 512 : 0;
-	if (s->info.flags & MSG_8BITHDR)
+	if ((s->info.flags & MSG_8BITHDR) && caps->smtputf8)
 		flags |= SMTP_SMTPUTF8;
 	if ((s->info.flags & MSG_8BITBODY) && caps->eightbitmime)
 		flags |= SMTP_BODY_8BITMIME;
 	/* near the relay's SIZE only the exact size, at the end, may say */
-	if (((flags & SMTP_SMTPUTF8) && !caps->smtputf8) ||
-	    (s->info.flags & MSG_BINARY) || ((s->info.flags & MSG_8BITBODY) &&
-	    !caps->eightbitmime) || (caps->size > 0 &&
-	    (uint64_t)size > caps->size)) {
+	if (!stream_fits(s, flags) ||
+	    (caps->size > 0 && (uint64_t)size > caps->size)) {
 		stream_drop(s);
 		return;
 	}
@@ -767,13 +766,9 @@ stream_begin(struct sub *s)
 static void
 stream_push(struct sub *s)
 {
-	int	f = s->info.flags;
-
 	if (s->txn == NULL || !s->mailed || !s->hdrdone)
 		return;
-	if (((f & MSG_8BITHDR) && !(s->mailflags & SMTP_SMTPUTF8)) ||
-	    (f & MSG_BINARY) || ((f & MSG_8BITBODY) &&
-	    !(s->mailflags & SMTP_BODY_8BITMIME))) {
+	if (!stream_fits(s, s->mailflags)) {
 		stream_drop(s);
 		return;
 	}
@@ -812,6 +807,20 @@ stream_pushed(int fd, short event, void *arg)
 	if (s->state == SUB_STREAM && s->txn != NULL && s->hdrdone &&
 	    sub_flush(s) == 0)
 		stream_push(s);
+}
+
+/*
+ * Can the message, as far as it is known, go in a transaction whose
+ * MAIL had these SMTP_* flags?  Not if it needs a 7-bit conversion.
+ */
+static int
+stream_fits(const struct sub *s, int mailflags)
+{
+	int	f = s->info.flags;
+
+	return !(f & MSG_BINARY) &&
+	    (!(f & MSG_8BITHDR) || (mailflags & SMTP_SMTPUTF8)) &&
+	    (!(f & MSG_8BITBODY) || (mailflags & SMTP_BODY_8BITMIME));
 }
 
 /*
