@@ -1121,7 +1121,6 @@ void
 msg_body_init(struct msg_body *b, const struct msg_wr *w)
 {
 	memset(b, 0, sizeof(*b));
-	b->bol = 1;
 	b->plain = w->total;
 }
 
@@ -1193,8 +1192,7 @@ body_clean(struct msg_body *b, int *flags, struct msg_wr *w,
 	const unsigned char	*p = s, *e = s + n, *lf, *cr;
 	off_t			 base = w->total, plain = b->plain;
 	size_t			 col = b->col, len = n;
-	int			 longline = 0, bol = b->bol, dot = b->dot;
-	int			 opaque = b->opaque, pend = 0;
+	int			 longline = 0, pend = 0;
 
 	if (n == 0 || memchr(s, '\0', n) != NULL)
 		return 0;
@@ -1205,20 +1203,12 @@ body_clean(struct msg_body *b, int *flags, struct msg_wr *w,
 		base++;			/* that CR, written below */
 		if (col > MSG_LINE_MAX)
 			longline = 1;
-		if (dot)
-			opaque = 1;
-		else if (!opaque)
+		if (!b->opaque)
 			plain = base + 1;
 		col = 0;
-		bol = 1;
-		dot = 0;
 		p++;
 	}
 	for (;;) {
-		if (bol && p < e) {
-			dot = *p == '.';
-			bol = 0;
-		}
 		lf = memchr(p, '\n', e - p);
 		cr = memchr(p, '\r', (lf != NULL ? lf : e) - p);
 		if (lf == NULL) {
@@ -1236,13 +1226,9 @@ body_clean(struct msg_body *b, int *flags, struct msg_wr *w,
 			return 0;	/* a bare LF or a bare CR */
 		if (col + (cr - p) > MSG_LINE_MAX)
 			longline = 1;
-		if (dot)
-			opaque = 1;
-		else if (!opaque)
+		if (!b->opaque)
 			plain = base + (lf + 1 - s);
 		col = 0;
-		bol = 1;
-		dot = 0;
 		p = lf + 1;
 	}
 	if (longline || col > MSG_LINE_MAX)
@@ -1254,9 +1240,6 @@ body_clean(struct msg_body *b, int *flags, struct msg_wr *w,
 	msg_wr_put(w, s, len);
 	b->cr = pend;
 	b->col = col;
-	b->bol = bol;
-	b->dot = dot;
-	b->opaque = opaque;
 	b->plain = plain;
 	return 1;
 }
@@ -1267,9 +1250,7 @@ msg_body_end(struct msg_body *b, struct msg_wr *w)
 {
 	if (b->cr || b->col > 0)
 		msg_wr_put(w, "\r\n", 2);
-	if (b->dot)
-		b->opaque = 1;
-	else if (!b->opaque)
+	if (!b->opaque)
 		b->plain = w->total;
 	b->cr = 0;
 	b->col = 0;

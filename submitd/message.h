@@ -81,17 +81,15 @@ int	 msg_prepare(int in, int out, const struct msg_conf *,
  * flushes `w` (msgio.h) and sets info->size.
  *
  * `plain` follows what went into `w` from msg_body_init() on: up to
- * there it is whole lines ending in CRLF, none beginning with ".", so
- * SMTP DATA can carry those bytes as they are (smtp_plain()).  It stops
- * at the first line that begins with "." and for good at anything that
- * is not clean CRLF text.
+ * there it is whole lines ending in CRLF, so SMTP DATA can carry those
+ * bytes as they are but for the "." that doubles a leading one
+ * (smtp_plain()).  It stops for good at anything that is not clean CRLF
+ * text.
  */
 struct msg_wr;
 struct msg_body {
 	int		  cr;		/* a CR ended the last chunk */
 	size_t		  col;		/* bytes on the current line */
-	int		  bol;		/* the next byte begins a line */
-	int		  dot;		/* the current line begins with "." */
 	int		  opaque;	/* plain stopped for good */
 	off_t		  plain;	/* in w: the plain lines end here */
 };

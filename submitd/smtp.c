@@ -33,8 +33,10 @@
  */
 #include <sys/types.h>
 #include <sys/queue.h>
-#include <sys/sendfile.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -42,6 +44,7 @@
 #include <errno.h>
 #include <event.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,9 +62,11 @@
 #define SMTP_TEXT_MAX		256	/* of a reply's text that is kept */
 #define SMTP_CMD_MAX		1024	/* a command line we send */
 #define SMTP_AUTH_MAX		512	/* user and password, together */
-#define SMTP_CHUNK		8192	/* message bytes read at a time */
+#define SMTP_CHUNK		8192	/* message bytes stuffed at a time */
 #define SMTP_CHUNKS_TURN	8	/* chunks written per wakeup */
-#define SMTP_SENDFILE_MAX	(256 * 1024)	/* plain bytes at a time */
+#define SMTP_PLAIN_MAX		(256 * 1024)	/* plain bytes at a time */
+#define SMTP_PLAIN_IOV		64	/* pieces of one writev(2) */
+#define SMTP_MAP		(4 * 1024 * 1024)	/* file mapped at once */
 #define SMTP_TIMEOUT		300	/* seconds, when conf->timeout is 0 */
 
 enum smtp_state {
@@ -128,6 +133,9 @@ struct smtp_txn {
 	size_t			 nbad;
 
 	int			 msgfd;		/* -1 until smtp_rcpt() */
+	const unsigned char	*map;		/* a window of it, or NULL */
+	off_t			 mapoff;	/* where the window begins */
+	off_t			 msgseen;	/* bytes seen in the file */
 	off_t			 msgsize;	/* for SIZE=, 0 if not known */
 	off_t			 msgoff;	/* the next byte to send */
 	off_t			 msgend;	/* bytes in the file so far */
@@ -169,7 +177,11 @@ static int	 smtp_handshake(struct smtp_txn *);
 static int	 smtp_converse(struct smtp_txn *);
 static int	 smtp_body(struct smtp_txn *);
 static int	 smtp_fill(struct smtp_txn *);
-static int	 smtp_sendfile(struct smtp_txn *);
+static int	 smtp_plainv(struct smtp_txn *);
+static const unsigned char *smtp_window(struct smtp_txn *, size_t *);
+static const unsigned char *dotline(const unsigned char *,
+		    const unsigned char *);
+static void	 smtp_unmap(struct smtp_txn *);
 static int	 smtp_gone(struct smtp_txn *);
 static int	 smtp_read(struct smtp_txn *);
 static int	 smtp_flush(struct smtp_txn *);
@@ -553,6 +565,7 @@ smtp_forget(struct smtp_txn *t)
 	t->bad = NULL;
 	t->from = NULL;
 	t->nrcpt = t->nreplied = t->nbad = 0;
+	smtp_unmap(t);
 }
 
 /* May the connection serve another transaction once this one is done? */
@@ -1479,10 +1492,12 @@ smtp_status_of(int code)
 }
 
 /*
- * The message: read with pread(2) a chunk at a time, dot-stuffed (RFC
- * 5321 4.5.2) into the output buffer, written as the socket takes it.
- * A few chunks per wakeup, so one large message does not hold up the
- * other transactions of the process.
+ * The message, read through a window of the file mapped into memory:
+ * plain lines (smtp_plain()) go from it to the socket as they are; the
+ * rest a chunk at a time, dot-stuffed (RFC 5321 4.5.2) into the output
+ * buffer, written as the socket takes it.  A few chunks per wakeup, so
+ * one large message does not hold up the other transactions of the
+ * process.
  */
 static int
 smtp_body(struct smtp_txn *t)
@@ -1516,7 +1531,7 @@ smtp_body(struct smtp_txn *t)
 		}
 		if (t->tls == NULL && !t->cr && t->msgoff < t->plain &&
 		    t->msgoff < t->msgend) {
-			if (smtp_sendfile(t) == -1)
+			if (smtp_plainv(t) == -1)
 				return 0;
 			continue;
 		}
@@ -1527,31 +1542,57 @@ smtp_body(struct smtp_txn *t)
 }
 
 /*
- * Bytes the caller vouched for (smtp_plain()) go from the file to the
- * socket as they are, without passing through this process; not over
- * TLS, which libtls encrypts here.  -1: stop for now (the socket is
+ * Plain lines from the window to the socket in one writev, copied
+ * nowhere on the way; not over TLS, which libtls encrypts here.  The
+ * "." that doubles one at the start of a line is a piece of its own,
+ * between the pieces of the file.  -1: stop for now (the socket is
  * full, or the transaction ended).
  */
 static int
-smtp_sendfile(struct smtp_txn *t)
+smtp_plainv(struct smtp_txn *t)
 {
-	off_t	off = t->msgoff;
-	off_t	end = t->plain < t->msgend ? t->plain : t->msgend;
-	size_t	want;
-	ssize_t	n;
+	static char		 dot[] = ".";
+	struct iovec		 iov[SMTP_PLAIN_IOV];
+	struct msghdr		 msg;
+	const unsigned char	*p, *q, *e, *nl;
+	size_t			 len, k;
+	ssize_t			 n;
+	int			 i, niov = 0, stuff;
 
-	want = end - off > SMTP_SENDFILE_MAX ? SMTP_SENDFILE_MAX :
-	    (size_t)(end - off);
+	if ((p = smtp_window(t, &len)) == NULL)
+		return -1;
+	if ((off_t)len > t->plain - t->msgoff)
+		len = t->plain - t->msgoff;
+	if (len > SMTP_PLAIN_MAX)
+		len = SMTP_PLAIN_MAX;
+	e = p + len;
+	stuff = t->bol && *p == '.';
+	for (q = p; q < e && niov + 2 <= SMTP_PLAIN_IOV; q += k) {
+		if (stuff) {
+			iov[niov].iov_base = dot;
+			iov[niov++].iov_len = 1;
+		}
+		/* up to the next line that begins with "." */
+		nl = dotline(q, e);
+		k = (nl != NULL ? nl + 1 : e) - q;
+		iov[niov].iov_base = (void *)q;
+		iov[niov++].iov_len = k;
+		stuff = 1;
+	}
 	/*
 	 * The end of the message: hold what goes until the "." follows,
 	 * so that the relay reads them together, not in two wake-ups.
 	 */
-	if (t->complete && off + (off_t)want == t->msgend && !t->corked) {
+	if (t->complete && t->msgoff + (q - p) == t->msgend && !t->corked) {
 		t->corked = 1;
 		(void)setsockopt(t->fd, IPPROTO_TCP, TCP_CORK, &t->corked,
 		    sizeof(t->corked));
 	}
-	if ((n = sendfile(t->fd, t->msgfd, &off, want)) == -1) {
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = iov;
+	msg.msg_iovlen = niov;
+	/* a relay that went away is an error, not SIGPIPE */
+	if ((n = sendmsg(t->fd, &msg, MSG_NOSIGNAL)) == -1) {
 		if (errno == EINTR)
 			return 0;
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -1561,16 +1602,97 @@ smtp_sendfile(struct smtp_txn *t)
 		smtp_lost(t, errno);
 		return -1;
 	}
-	if (n == 0) {
-		smtp_finish(t, 0, SMTP_TEMPFAIL, 0,
-		    "the message is shorter than its size");
-		return -1;
+	/* what went: the file's bytes move msgoff, a "." stuffs its line */
+	for (i = 0; i < niov && n > 0; i++) {
+		if (iov[i].iov_base == dot) {
+			t->bol = 0;
+			n--;
+			continue;
+		}
+		k = (size_t)n < iov[i].iov_len ? (size_t)n : iov[i].iov_len;
+		t->msgoff += k;
+		t->bol = ((const unsigned char *)iov[i].iov_base)[k - 1] ==
+		    '\n';
+		n -= k;
 	}
-	t->msgoff += n;
-	if (t->msgoff == t->plain)
-		t->bol = 1;	/* plain ends with a line */
 	smtp_arm(t);		/* the relay takes it */
 	return 0;
+}
+
+/*
+ * The first LF in [p, e) followed by a "." there, or NULL: eight bytes
+ * at a time, since plain text may be all of a large message.
+ */
+static const unsigned char *
+dotline(const unsigned char *p, const unsigned char *e)
+{
+	const uint64_t	 ones = 0x0101010101010101ULL;
+	const uint64_t	 highs = 0x8080808080808080ULL;
+	uint64_t	 a, b, v;
+
+	for (; e - p > 8; p += 8) {
+		memcpy(&a, p, 8);
+		memcpy(&b, p + 1, 8);
+		/* a zero byte where p[i] is LF and p[i + 1] is "." */
+		v = (a ^ ones * '\n') | (b ^ ones * '.');
+		if (((v - ones) & ~v & highs) != 0)
+			break;
+	}
+	for (; e - p > 1; p++)
+		if (p[0] == '\n' && p[1] == '.')
+			return p;
+	return NULL;
+}
+
+/*
+ * The file from msgoff on, as far as msgend and the window reach.  The
+ * window moves in steps of SMTP_MAP; bytes past msgend are never read,
+ * and a file shorter than msgend is an error, not a SIGBUS.  NULL: it
+ * cannot be read (done() is on its way).
+ */
+static const unsigned char *
+smtp_window(struct smtp_txn *t, size_t *len)
+{
+	struct stat	 st;
+	off_t		 base = t->msgoff - t->msgoff % SMTP_MAP;
+	void		*m;
+
+	if (t->msgend > t->msgseen) {
+		if (fstat(t->msgfd, &st) == -1) {
+			smtp_finish(t, 0, SMTP_TEMPFAIL, 0,
+			    "cannot read the message: %s", strerror(errno));
+			return NULL;
+		}
+		if (st.st_size < t->msgend) {
+			smtp_finish(t, 0, SMTP_TEMPFAIL, 0,
+			    "the message is shorter than its size");
+			return NULL;
+		}
+		t->msgseen = st.st_size;
+	}
+	if (t->map == NULL || t->mapoff != base) {
+		smtp_unmap(t);
+		if ((m = mmap(NULL, SMTP_MAP, PROT_READ, MAP_SHARED,
+		    t->msgfd, base)) == MAP_FAILED) {
+			smtp_finish(t, 0, SMTP_TEMPFAIL, 0,
+			    "cannot read the message: %s", strerror(errno));
+			return NULL;
+		}
+		t->map = m;
+		t->mapoff = base;
+	}
+	*len = (t->msgend < base + SMTP_MAP ? t->msgend : base + SMTP_MAP) -
+	    t->msgoff;
+	return t->map + (t->msgoff - base);
+}
+
+static void
+smtp_unmap(struct smtp_txn *t)
+{
+	if (t->map != NULL)
+		(void)munmap((void *)t->map, SMTP_MAP);
+	t->map = NULL;
+	t->msgseen = 0;
 }
 
 /*
@@ -1582,11 +1704,9 @@ smtp_sendfile(struct smtp_txn *t)
 static int
 smtp_fill(struct smtp_txn *t)
 {
-	unsigned char	 buf[SMTP_CHUNK];
-	const unsigned char *e;
+	const unsigned char *buf = NULL, *e;
 	char		*o;
-	ssize_t		 n;
-	size_t		 want, i, end;
+	size_t		 n, i, end;
 
 	if (t->msgoff == t->msgend && !t->complete) {
 		/* all there is so far went: smtp_more() goes on */
@@ -1594,30 +1714,19 @@ smtp_fill(struct smtp_txn *t)
 		evtimer_del(&t->tev);
 		return -1;
 	}
+	n = 0;
 	if (t->msgoff < t->msgend) {
-		want = t->msgend - t->msgoff < SMTP_CHUNK ?
-		    (size_t)(t->msgend - t->msgoff) : SMTP_CHUNK;
-		while ((n = pread(t->msgfd, buf, want, t->msgoff)) == -1 &&
-		    errno == EINTR)
-			;
-		if (n == -1) {
-			smtp_finish(t, 0, SMTP_TEMPFAIL, 0,
-			    "cannot read the message: %s", strerror(errno));
+		if ((buf = smtp_window(t, &n)) == NULL)
 			return -1;
-		}
-		if (n == 0) {
-			smtp_finish(t, 0, SMTP_TEMPFAIL, 0,
-			    "the message is shorter than its size");
-			return -1;
-		}
-	} else
-		n = 0;
+		if (n > SMTP_CHUNK)
+			n = SMTP_CHUNK;
+	}
 	if (smtp_reserve(t, 2 * n + 8) == -1) {
 		smtp_finish(t, 0, SMTP_TEMPFAIL, 0, "out of memory");
 		return -1;
 	}
 	o = t->out + t->outoff + t->outlen;
-	for (i = 0; i < (size_t)n; ) {
+	for (i = 0; i < n; ) {
 		if (t->cr) {
 			*o++ = '\r';
 			*o++ = '\n';
@@ -1644,7 +1753,7 @@ smtp_fill(struct smtp_txn *t)
 			*o++ = '.';
 		/* the rest of the line's text goes as it is, up to CR or LF */
 		e = memchr(buf + i, '\n', n - i);
-		end = e != NULL ? (size_t)(e - buf) : (size_t)n;
+		end = e != NULL ? (size_t)(e - buf) : n;
 		if ((e = memchr(buf + i, '\r', end - i)) != NULL)
 			end = e - buf;
 		memcpy(o, buf + i, end - i);

@@ -137,10 +137,10 @@ void	 smtp_more(struct smtp_txn *, off_t avail, int complete);
 
 /*
  * The caller vouches that the first `upto` bytes of the file are whole
- * lines ending in CRLF, without a bare CR or LF, none beginning with
- * ".": they need no dot-stuffing, and go from the file to the relay as
- * they are (sendfile(2), when the connection is not TLS).  It only
- * grows; 0, the start, means none.
+ * lines ending in CRLF, without a bare CR or LF: they go from the file
+ * to the relay as they are, but for the "." that doubles one at the
+ * start of a line, in one writev(2) from a mapping of the file, when
+ * the connection is not TLS.  It only grows; 0, the start, means none.
  */
 void	 smtp_plain(struct smtp_txn *, off_t upto);
 

@@ -573,12 +573,6 @@ sub_header(struct sub *s)
 	}
 	s->hdrdone = 1;
 	msg_body_init(&s->body, s->wr);
-	if (s->wr->total != (off_t)s->wr->len || s->wr->buf[0] == '.' ||
-	    memmem(s->wr->buf, s->wr->len, "\n.", 2) != NULL) {
-		/* a header line begins with ".": dot-stuffed, all of it */
-		s->body.opaque = 1;
-		s->body.plain = 0;
-	}
 	for (off = body; body != -1 && off < (off_t)s->got; off += n) {
 		if ((n = pread(s->spool, buf, sizeof(buf), off)) <= 0) {
 			if (n == -1 && errno == EINTR) {
@@ -779,7 +773,8 @@ stream_push(struct sub *s)
 	smtp_plain(s->txn, s->body.plain);
 	if (s->state == SUB_RELAY)
 		smtp_more(s->txn, (off_t)s->info.size, 1);
-	else
+	else if (sub_flush(s) == 0)
+		/* what it may read is in the file */
 		smtp_more(s->txn, s->wr->total, 0);
 }
 
@@ -804,8 +799,7 @@ stream_pushed(int fd, short event, void *arg)
 	struct sub	*s = arg;
 
 	s->later = 0;
-	if (s->state == SUB_STREAM && s->txn != NULL && s->hdrdone &&
-	    sub_flush(s) == 0)
+	if (s->state == SUB_STREAM)
 		stream_push(s);
 }
 

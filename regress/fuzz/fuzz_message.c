@@ -10,7 +10,7 @@
  * msg_header() and msg_body_put(), fed the same message in chunks cut
  * anywhere, as submitd does while it arrives, accept what msg_prepare()
  * accepts, make the same body with the same flags, and where they say
- * the lines are plain they are whole CRLF lines, none beginning with ".".
+ * the lines are plain they are whole CRLF lines, the header's too.
  *
  * msg_to7bit() of that refuses, or writes lines of at most 998 bytes,
  * CRLF only, all 7-bit below the message's own header; converting its
@@ -207,12 +207,11 @@ check_chunks(int in, const uint8_t *data, size_t size, int ok,
 		abort();
 	if (b.plain < hlen || b.plain > (off_t)glen)
 		abort();
-	for (i = hlen; i < b.plain; i++) {
-		if ((i == hlen || got[i - 1] == '\n') && got[i] == '.')
-			abort();
+	/* the header too: msg_header() writes CRLF lines only */
+	for (i = 0; i < b.plain; i++) {
 		if (got[i] == '\r' && got[i + 1] != '\n')
 			abort();
-		if (got[i] == '\n' && got[i - 1] != '\r')
+		if (got[i] == '\n' && (i == 0 || got[i - 1] != '\r'))
 			abort();
 	}
 	if (b.plain > hlen && got[b.plain - 1] != '\n')
