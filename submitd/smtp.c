@@ -67,6 +67,7 @@
 #define SMTP_PLAIN_MAX		(256 * 1024)	/* plain bytes at a time */
 #define SMTP_PLAIN_IOV		64	/* pieces of one writev(2) */
 #define SMTP_MAP		(4 * 1024 * 1024)	/* file mapped at once */
+#define SMTP_SMALL		(64 * 1024)	/* a message read, not mapped */
 #define SMTP_TIMEOUT		300	/* seconds, when conf->timeout is 0 */
 
 enum smtp_state {
@@ -142,7 +143,6 @@ struct smtp_txn {
 	int			 complete;	/* msgend is the end */
 	int			 starved;	/* sent up to msgend, waiting */
 	off_t			 plain;		/* bytes that go as they are */
-	int			 corked;	/* TCP_CORK until the "." */
 	int			 bol;		/* at the start of a line */
 	int			 cr;		/* a CR waits for its LF */
 	int			 dotq;		/* the final "." is queued */
@@ -634,7 +634,6 @@ smtp_idle_put(struct smtp_txn *t)
 	t->msgsize = t->msgoff = t->msgend = 0;
 	t->complete = t->starved = 0;
 	t->plain = 0;
-	t->corked = 0;
 	t->bol = t->cr = t->dotq = 0;
 	t->rlines = 0;
 	memset(&t->res, 0, sizeof(t->res));
@@ -1518,12 +1517,6 @@ smtp_body(struct smtp_txn *t)
 				return 0;
 		}
 		if (t->dotq) {
-			if (t->corked) {
-				/* the last bytes and the "." go out now */
-				t->corked = 0;
-				(void)setsockopt(t->fd, IPPROTO_TCP, TCP_CORK,
-				    &t->corked, sizeof(t->corked));
-			}
 			t->res.sent = 1;
 			t->state = S_DOT;
 			smtp_arm(t);
@@ -1545,13 +1538,14 @@ smtp_body(struct smtp_txn *t)
  * Plain lines from the window to the socket in one writev, copied
  * nowhere on the way; not over TLS, which libtls encrypts here.  The
  * "." that doubles one at the start of a line is a piece of its own,
- * between the pieces of the file.  -1: stop for now (the socket is
- * full, or the transaction ended).
+ * between the pieces of the file; the "." that ends the data goes with
+ * the last of them, so that the relay reads them together.  -1: stop
+ * for now (the socket is full, or the transaction ended).
  */
 static int
 smtp_plainv(struct smtp_txn *t)
 {
-	static char		 dot[] = ".";
+	static char		 dot[] = ".", end[] = ".\r\n";
 	struct iovec		 iov[SMTP_PLAIN_IOV];
 	struct msghdr		 msg;
 	const unsigned char	*p, *q, *e, *nl;
@@ -1567,7 +1561,7 @@ smtp_plainv(struct smtp_txn *t)
 		len = SMTP_PLAIN_MAX;
 	e = p + len;
 	stuff = t->bol && *p == '.';
-	for (q = p; q < e && niov + 2 <= SMTP_PLAIN_IOV; q += k) {
+	for (q = p; q < e && niov + 3 <= SMTP_PLAIN_IOV; q += k) {
 		if (stuff) {
 			iov[niov].iov_base = dot;
 			iov[niov++].iov_len = 1;
@@ -1579,14 +1573,12 @@ smtp_plainv(struct smtp_txn *t)
 		iov[niov++].iov_len = k;
 		stuff = 1;
 	}
-	/*
-	 * The end of the message: hold what goes until the "." follows,
-	 * so that the relay reads them together, not in two wake-ups.
-	 */
-	if (t->complete && t->msgoff + (q - p) == t->msgend && !t->corked) {
-		t->corked = 1;
-		(void)setsockopt(t->fd, IPPROTO_TCP, TCP_CORK, &t->corked,
-		    sizeof(t->corked));
+	if (t->complete && t->msgoff + (q - p) == t->msgend) {
+		/* not a "." into a connection the relay has closed */
+		if (smtp_gone(t))
+			return -1;
+		iov[niov].iov_base = end;
+		iov[niov++].iov_len = sizeof(end) - 1;
 	}
 	memset(&msg, 0, sizeof(msg));
 	msg.msg_iov = iov;
@@ -1604,16 +1596,19 @@ smtp_plainv(struct smtp_txn *t)
 	}
 	/* what went: the file's bytes move msgoff, a "." stuffs its line */
 	for (i = 0; i < niov && n > 0; i++) {
-		if (iov[i].iov_base == dot) {
-			t->bol = 0;
-			n--;
-			continue;
-		}
 		k = (size_t)n < iov[i].iov_len ? (size_t)n : iov[i].iov_len;
-		t->msgoff += k;
-		t->bol = ((const unsigned char *)iov[i].iov_base)[k - 1] ==
-		    '\n';
 		n -= k;
+		if (iov[i].iov_base == dot)
+			t->bol = 0;
+		else if (iov[i].iov_base == end) {
+			/* the rest of it, if any, goes from out */
+			smtp_queue(t, end + k, iov[i].iov_len - k);
+			t->dotq = 1;
+		} else {
+			t->msgoff += k;
+			t->bol = ((const unsigned char *)
+			    iov[i].iov_base)[k - 1] == '\n';
+		}
 	}
 	smtp_arm(t);		/* the relay takes it */
 	return 0;
@@ -1645,18 +1640,42 @@ dotline(const unsigned char *p, const unsigned char *e)
 }
 
 /*
- * The file from msgoff on, as far as msgend and the window reach.  The
- * window moves in steps of SMTP_MAP; bytes past msgend are never read,
- * and a file shorter than msgend is an error, not a SIGBUS.  NULL: it
- * cannot be read (done() is on its way).
+ * The file from msgoff on, as far as msgend and the window reach: a
+ * small message read into a buffer, a larger one mapped, the window
+ * moving in steps of SMTP_MAP.  Bytes past msgend are never read, and
+ * a file shorter than msgend is an error, not a SIGBUS.  NULL: it
+ * cannot be read (done() is on its way).  What it gives is good until
+ * the next call.
  */
 static const unsigned char *
 smtp_window(struct smtp_txn *t, size_t *len)
 {
-	struct stat	 st;
-	off_t		 base = t->msgoff - t->msgoff % SMTP_MAP;
-	void		*m;
+	static unsigned char	 small[SMTP_SMALL];
+	struct stat		 st;
+	off_t			 base = t->msgoff - t->msgoff % SMTP_MAP;
+	ssize_t			 n;
+	void			*m;
 
+	/* a small message is read: mapping and unmapping cost more */
+	if (t->msgsize > 0 && t->msgsize <= SMTP_SMALL && t->map == NULL) {
+		*len = t->msgend - t->msgoff < SMTP_SMALL ?
+		    (size_t)(t->msgend - t->msgoff) : SMTP_SMALL;
+		while ((n = pread(t->msgfd, small, *len, t->msgoff)) == -1 &&
+		    errno == EINTR)
+			;
+		if (n == -1) {
+			smtp_finish(t, 0, SMTP_TEMPFAIL, 0,
+			    "cannot read the message: %s", strerror(errno));
+			return NULL;
+		}
+		if (n == 0) {
+			smtp_finish(t, 0, SMTP_TEMPFAIL, 0,
+			    "the message is shorter than its size");
+			return NULL;
+		}
+		*len = n;
+		return small;
+	}
 	if (t->msgend > t->msgseen) {
 		if (fstat(t->msgfd, &st) == -1) {
 			smtp_finish(t, 0, SMTP_TEMPFAIL, 0,

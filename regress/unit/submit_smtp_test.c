@@ -52,6 +52,7 @@ struct outcome {
 	off_t			 size;
 	int			 flags;
 	int			 nosend;	/* only note ready() */
+	off_t			 plain;		/* smtp_plain() after smtp_send() */
 	int			 stepwise;	/* only smtp_begin() from
 						   ready(), size for SIZE= */
 
@@ -336,9 +337,12 @@ on_ready(struct smtp_txn *txn, const struct smtp_caps *caps, void *arg)
 	o->caps = *caps;
 	if (o->stepwise)
 		smtp_begin(txn, o->from, o->size, o->flags);
-	else if (!o->nosend)
+	else if (!o->nosend) {
 		smtp_send(txn, o->from, (char *const *)o->rcpt, o->nrcpt,
 		    o->fd, o->size, o->flags);
+		if (o->plain > 0)
+			smtp_plain(txn, o->plain);
+	}
 }
 
 static void
@@ -607,6 +611,50 @@ ATF_TC_BODY(large_message, tc)
 	check_kept(r, 1, msg, len);
 	ATF_CHECK(o.caps.size == 100000000);
 	ATF_CHECK(log_has(r, "SIZE=3145745"));
+	free(msg);
+	teardown();
+}
+
+/*
+ * Plain lines (smtp_plain()) go in pieces between the doubling dots,
+ * the final "." with the last of them, as many writes as the socket
+ * takes: byte-exact whether all of the message is plain or only its
+ * start, small (read) or large (mapped), its dots anywhere.
+ */
+ATF_TC_WITHOUT_HEAD(plain_dots);
+ATF_TC_BODY(plain_dots, tc)
+{
+	static const char	 pat[] = "..x\r\n.\r\nline\r\n";
+	static const char	 small[] = ".one\r\ntwo\r\n.\r\n";
+	struct relay		*r;
+	struct smtp_conf	 conf;
+	struct outcome		 o;
+	char			*msg;
+	size_t			 len = 14 * 224687, i, k;
+	const off_t		 plain[] = { 0, 5, 14 * 1000, 14 * 100000 };
+
+	setup();
+	r = relay_start(tc, "--pipelining", "--size", "100000000", NULL);
+	conf_init(&conf, r);
+	ATF_REQUIRE((msg = malloc(len)) != NULL);
+	for (i = 0; i < len; i++)
+		msg[i] = pat[i % (sizeof(pat) - 1)];
+	for (k = 0; k < sizeof(plain) / sizeof(plain[0]); k++) {
+		outcome_init(&o, msg, len, NULL);
+		o.plain = plain[k] > 0 ? plain[k] : (off_t)len;
+		transact(&o, &conf);
+		check_ok(&o);
+		check_kept(r, k + 1, msg, len);
+	}
+	/* a small message, plain to its end and to its first line */
+	for (i = 0; i < 2; i++) {
+		outcome_init(&o, small, sizeof(small) - 1, NULL);
+		o.plain = i == 0 ? (off_t)sizeof(small) - 1 : 6;
+		transact(&o, &conf);
+		check_ok(&o);
+		check_kept(r, k + 1 + i, small, sizeof(small) - 1);
+	}
+	ATF_CHECK(!log_has(r, "* bare line end"));
 	free(msg);
 	teardown();
 }
@@ -2073,6 +2121,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, reply_line);
 	ATF_TP_ADD_TC(tp, ehlo_keywords);
 	ATF_TP_ADD_TC(tp, plain_ok);
+	ATF_TP_ADD_TC(tp, plain_dots);
 	ATF_TP_ADD_TC(tp, line_ends);
 	ATF_TP_ADD_TC(tp, large_message);
 	ATF_TP_ADD_TC(tp, pipelining_on);
