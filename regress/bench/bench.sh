@@ -45,6 +45,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 : "${XEXEC_CLIENTS:=20}"
 : "${XEXEC_SECS:=10}"
 : "${SMTP=127.0.0.1:10025}"		# the MTA (demo OpenSMTPD); empty: skip
+: "${SMTP_FLOOR=127.0.0.1:19025}"	# byte copier to the MTA; empty: skip
 : "${SUBMIT_SIZES:=2k 1M}"
 : "${SUBMIT_CLIENTS:=1 16}"
 : "${SUBMIT_SECS:=1}"		# each figure's window; the MTA's deliveries
@@ -71,9 +72,11 @@ die()
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/imapx-bench.XXXXXX") || exit 1
 relay_pid=
+copier_pid=
 cleanup()
 {
 	[ -n "$relay_pid" ] && kill "$relay_pid" 2>/dev/null
+	[ -n "$copier_pid" ] && kill "$copier_pid" 2>/dev/null
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -92,12 +95,10 @@ run()
 	_label=$2
 	shift 2
 	log "$_label: $_path"
-	if "$BENCH" "$@" > "$tmp/out" 2> "$tmp/err"; then
-		sed "s/^/$_path /" "$tmp/out" >> "$raw"
-	else
+	if ! "$BENCH" "$@" > "$tmp/out" 2> "$tmp/err"; then
 		log "$_label on $_path failed: $(tail -n 3 "$tmp/err")"
-		sed "s/^/$_path /" "$tmp/out" >> "$raw"
 	fi
+	sed "s/^/$_path /; ${run_sed:-}" "$tmp/out" >> "$raw"
 }
 
 # opts PATH: the tool's address and TLS options for a path.
@@ -166,10 +167,13 @@ mail()
 		[ -n "$IMAPXD_PIDFILE" ] && set -- -f "$IMAPXD_PIDFILE" ;;
 	conn)	_o="-a $SMTP smtp -M" ;;
 	keep)	_o="-a $SMTP smtp" ;;
+	# the yardstick: keep's SMTP through imapx-bench relay
+	copy)	_o="-a $SMTP_FLOOR smtp" run_sed='s/ smtp_/ smtpcopy_/' ;;
 	esac
 	# shellcheck disable=SC2086
 	run "mail-$_sz-$_n" "$_k $_sz x $_n" $_o $load -c "$_n" -s "$_sz" \
 	    -t "$SUBMIT_SECS" -q "$SUBMIT_WARMUP" -I "$DIRECT" "$@"
+	run_sed=
 }
 
 # probe PATH: does the path greet us and let BENCH_USER in?
@@ -431,6 +435,11 @@ END {
 		    " it, on one connection per client (as\nsubmitd keeps its" \
 		    " own), and on a new connection for each message\n",
 		    meta["smtp"]
+		if (meta["smtp_floor"] != "")
+			printf "(\"through a byte copier\": the same SMTP" \
+			    " through imapx-bench relay on %s,\none process" \
+			    " copying bytes with read and write: what one" \
+			    " hop costs here)\n", meta["smtp_floor"]
 		if (meta["submit_sent"] != "")
 			printf "(submitd kept a copy of each message in %s: an" \
 			    " APPEND that direct SMTP does not make)\n",
@@ -454,6 +463,11 @@ END {
 		if ((c, "smtpconn_msgs_per_s") in vals)
 			printf "  per round: direct%s\n",
 			    vals[c, "smtpconn_msgs_per_s"]
+		row2("  SMTP through a byte copier", c, "smtp_msgs_per_s", c,
+		    "smtpcopy_msgs_per_s")
+		if ((c, "smtpcopy_msgs_per_s") in vals)
+			printf "  per round: copier%s\n",
+			    vals[c, "smtpcopy_msgs_per_s"]
 		row2("  delivered/s, whole run", c, "smtp_delivered_per_s", c,
 		    "submit_delivered_per_s")
 		row2("  p50 per message (ms)", c, "smtp_p50_ms", c,
@@ -641,14 +655,23 @@ if has "$TESTS" submit; then
 			    "IMAPX_DEMO_SENT= make demo"
 			echo "meta submit_sent $sentbox" >> "$raw"
 		fi
+		copy=
+		if [ -n "$SMTP_FLOOR" ]; then
+			"$BENCH" relay -a "$SMTP" -l "$SMTP_FLOOR" -n 64 \
+			    -t 3600 > "$tmp/copier" 2>&1 &
+			copier_pid=$!
+			sleep 0.3
+			copy=copy
+			echo "meta smtp_floor $SMTP_FLOOR" >> "$raw"
+		fi
 		for sz in $SUBMIT_SIZES; do
 			for n in $SUBMIT_CLIENTS; do
 				r=1
 				while [ "$r" -le "$SUBMIT_ROUNDS" ]; do
 					if [ $((r % 2)) = 1 ]; then
-						order="submit conn keep"
+						order="submit conn keep $copy"
 					else
-						order="keep conn submit"
+						order="$copy keep conn submit"
 					fi
 					for k in $order; do
 						mail "$k" "$sz" "$n"
