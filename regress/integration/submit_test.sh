@@ -147,6 +147,64 @@ sent_copy_cleanup()
 	fixture_stop
 }
 
+atf_test_case dot_lines cleanup
+dot_lines_head()
+{
+	atf_set "descr" "lines that begin with a dot, a lone dot among them," \
+	    "reach bob as they were sent, in a small and a large message," \
+	    "and so does the Sent copy"
+}
+dot_lines_body()
+{
+	FX_SUBMITD_CONF='sent "Sent"' fixture_start
+	python3 - <<-'PY'
+	import random
+	random.seed(4)
+	lines = [".", "..", ".x", "text .", "...", "", "plain line"]
+	for name, n in (("small", 12), ("large", 30000)):
+	    body = "\r\n".join(random.choice(lines) for _ in range(n))
+	    with open(name + ".body", "wb") as f:
+	        f.write((".first\r\n" + body + "\r\n.\r\n").encode())
+	PY
+	for m in small large; do
+		message alice@example.test bob@example.test "X-Case: $m" |
+		    sed '$d' >"$m.msg"
+		cat "$m.body" >>"$m.msg"
+	done
+	submit alice alice-secret >out <<-'EOF' || atf_fail "client failed"
+	submit("s1", open("small.msg", "rb").read())
+	submit("s2", open("large.msg", "rb").read())
+	EOF
+	grep -q '^s1 OK SUBMIT completed' out || atf_fail "small: $(cat out)"
+	grep -q '^s2 OK SUBMIT completed' out || atf_fail "large: $(cat out)"
+	fx_wait_messages bob bob-secret 2 || atf_fail "bob got nothing"
+	fx_wait_messages alice alice-secret 2 Sent || atf_fail "no Sent copy"
+	python3 - "$FX_DOVECOT_PORT" <<-'PY' || atf_fail "a body changed"
+	import imaplib, sys
+	want = {m: open(m + ".body", "rb").read() for m in ("small", "large")}
+	bad = 0
+	for user, pw, box in (("bob", "bob-secret", "INBOX"),
+	                      ("alice", "alice-secret", "Sent")):
+	    c = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+	    c.login(user, pw)
+	    c.select(box, readonly=True)
+	    for n in c.search(None, "ALL")[1][0].split():
+	        raw = c.fetch(n, "(BODY.PEEK[])")[1][0][1]
+	        head, body = raw.split(b"\r\n\r\n", 1)
+	        case = "small" if b"X-Case: small" in head else "large"
+	        ok = body == want[case]
+	        print(user, box, case, len(body), len(want[case]),
+	              "same" if ok else "DIFFERENT")
+	        bad += not ok
+	    c.logout()
+	sys.exit(bad)
+	PY
+}
+dot_lines_cleanup()
+{
+	fixture_stop
+}
+
 atf_test_case refused cleanup
 refused_head()
 {
@@ -376,6 +434,7 @@ atf_init_test_cases()
 	atf_add_test_case sandbox
 	atf_add_test_case alice_to_bob
 	atf_add_test_case sent_copy
+	atf_add_test_case dot_lines
 	atf_add_test_case refused
 	atf_add_test_case before_login
 	atf_add_test_case size_limit
