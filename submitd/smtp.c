@@ -1535,8 +1535,8 @@ smtp_body(struct smtp_txn *t)
 }
 
 /*
- * Plain lines from the window to the socket in one writev, copied
- * nowhere on the way; not over TLS, which libtls encrypts here.  The
+ * Plain lines from the window to the socket in one writev, not through
+ * the output buffer; not over TLS, which libtls encrypts here.  The
  * "." that doubles one at the start of a line is a piece of its own,
  * between the pieces of the file; the "." that ends the data goes with
  * the last of them, so that the relay reads them together.  -1: stop
