@@ -140,6 +140,7 @@ struct smtp_txn {
 	const unsigned char	*map;		/* a window of it, or NULL */
 	off_t			 mapoff;	/* where the window begins */
 	off_t			 msgseen;	/* bytes seen in the file */
+	int			 nomap;		/* mmap(2) failed: read */
 	off_t			 msgsize;	/* for SIZE=, 0 if not known */
 	off_t			 msgoff;	/* the next byte to send */
 	off_t			 msgend;	/* bytes in the file so far */
@@ -1648,7 +1649,7 @@ dotline(const unsigned char *p, const unsigned char *e)
 /*
  * The file from msgoff on, as far as msgend and the window reach: a
  * small message read into a buffer, a larger one mapped, the window
- * moving in steps of SMTP_MAP.  Bytes past msgend are never read, and
+ * moving in steps of SMTP_MAP (read too if it cannot be mapped).  Bytes past msgend are never read, and
  * a file shorter than msgend is an error, not a SIGBUS.  NULL: it
  * cannot be read (done() is on its way).  What it gives is good until
  * the next call.
@@ -1656,52 +1657,31 @@ dotline(const unsigned char *p, const unsigned char *e)
 static const unsigned char *
 smtp_window(struct smtp_txn *t, size_t *len)
 {
-	static unsigned char	 small[SMTP_SMALL];
+	static unsigned char	 buf[SMTP_SMALL];
 	struct stat		 st;
 	off_t			 base = t->msgoff - t->msgoff % SMTP_MAP;
 	ssize_t			 n;
 	void			*m;
 
 	/* a small message is read: mapping and unmapping cost more */
-	if (t->msgsize > 0 && t->msgsize <= SMTP_SMALL && t->map == NULL) {
-		*len = t->msgend - t->msgoff < SMTP_SMALL ?
-		    (size_t)(t->msgend - t->msgoff) : SMTP_SMALL;
-		while ((n = pread(t->msgfd, small, *len, t->msgoff)) == -1 &&
-		    errno == EINTR)
-			;
-		if (n == -1) {
-			smtp_finish(t, 0, SMTP_TEMPFAIL, 0,
-			    "cannot read the message: %s", strerror(errno));
-			return NULL;
-		}
-		if (n == 0) {
-			smtp_finish(t, 0, SMTP_TEMPFAIL, 0,
-			    "the message is shorter than its size");
-			return NULL;
-		}
-		*len = n;
-		return small;
-	}
+	if (t->map == NULL && (t->nomap ||
+	    (t->msgsize > 0 && t->msgsize <= SMTP_SMALL)))
+		goto read;
 	if (t->msgend > t->msgseen) {
-		if (fstat(t->msgfd, &st) == -1) {
-			smtp_finish(t, 0, SMTP_TEMPFAIL, 0,
-			    "cannot read the message: %s", strerror(errno));
-			return NULL;
-		}
-		if (st.st_size < t->msgend) {
-			smtp_finish(t, 0, SMTP_TEMPFAIL, 0,
-			    "the message is shorter than its size");
-			return NULL;
-		}
+		if (fstat(t->msgfd, &st) == -1)
+			goto fail;
+		if (st.st_size < t->msgend)
+			goto shrunk;
 		t->msgseen = st.st_size;
 	}
 	if (t->map == NULL || t->mapoff != base) {
 		smtp_unmap(t);
 		if ((m = mmap(NULL, SMTP_MAP, PROT_READ, MAP_SHARED,
 		    t->msgfd, base)) == MAP_FAILED) {
-			smtp_finish(t, 0, SMTP_TEMPFAIL, 0,
-			    "cannot read the message: %s", strerror(errno));
-			return NULL;
+			/* no room for a window: read, as for a small one */
+			log_warn("%s: mmap", __func__);
+			t->nomap = 1;
+			goto read;
 		}
 		t->map = m;
 		t->mapoff = base;
@@ -1709,6 +1689,28 @@ smtp_window(struct smtp_txn *t, size_t *len)
 	*len = (t->msgend < base + SMTP_MAP ? t->msgend : base + SMTP_MAP) -
 	    t->msgoff;
 	return t->map + (t->msgoff - base);
+
+ read:
+	*len = t->msgend - t->msgoff < SMTP_SMALL ?
+	    (size_t)(t->msgend - t->msgoff) : SMTP_SMALL;
+	while ((n = pread(t->msgfd, buf, *len, t->msgoff)) == -1 &&
+	    errno == EINTR)
+		;
+	if (n == -1)
+		goto fail;
+	if (n == 0)
+		goto shrunk;
+	*len = n;
+	return buf;
+
+ fail:
+	smtp_finish(t, 0, SMTP_TEMPFAIL, 0, "cannot read the message: %s",
+	    strerror(errno));
+	return NULL;
+ shrunk:
+	smtp_finish(t, 0, SMTP_TEMPFAIL, 0,
+	    "the message is shorter than its size");
+	return NULL;
 }
 
 static void
@@ -1718,6 +1720,7 @@ smtp_unmap(struct smtp_txn *t)
 		(void)munmap((void *)t->map, SMTP_MAP);
 	t->map = NULL;
 	t->msgseen = 0;
+	t->nomap = 0;
 }
 
 /*
