@@ -74,7 +74,8 @@ enum imsg_type {
 	 * them to a private file, so no message is ever whole in memory.
 	 */
 	IMSG_SUBMIT_HELLO,	/* S->F struct imsg_submit_hello */
-	IMSG_SUBMIT_START,	/* F->S struct imsg_submit_start */
+	IMSG_SUBMIT_START,	/* F->S struct imsg_submit_start; piped:
+				   with the read end of a pipe */
 	IMSG_SUBMIT_DATA,	/* F->S data: message bytes, in order */
 	IMSG_SUBMIT_END,	/* F->S empty: the message is complete */
 	IMSG_SUBMIT_CANCEL,	/* F->S empty: drop it, send nothing more */
@@ -191,6 +192,9 @@ struct imsg_submit_hello {
 struct imsg_submit_start {
 	char			 user[IMAPX_USER_MAX];	/* canonical */
 	uint64_t		 size;		/* announced, 0 if not known */
+	uint32_t		 piped;		/* the bytes come through the
+						   descriptor attached, up to
+						   its end, not as DATA */
 };
 
 enum submit_status {

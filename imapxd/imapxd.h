@@ -11,6 +11,6 @@
  * The front end's sandbox: sockets it already has or makes towards the
  * backend, descriptors from the parent, no file system, no exec.
  */
-#define FRONTEND_PROMISES	"stdio inet recvfd"
+#define FRONTEND_PROMISES	"stdio inet recvfd sendfd"
 
 #endif

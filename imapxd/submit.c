@@ -34,6 +34,9 @@
 #include <netinet/in.h>
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +55,9 @@
 #define RESP_MAX		(SUBMIT_URL_MAX + 64)	/* GENURLAUTH's */
 #define REASON_MAX		200	/* the backend's words we pass on */
 #define BADURL_MAX		512	/* of the URL in [BADURL "..."] */
+#define SUB_PIPE_MIN		(64 * 1024)	/* a literal spliced, if plain */
+#define SUB_PIPE_SIZE		(1024 * 1024)	/* asked of the pipe */
+#define SUB_SPLICE_MAX		(1024 * 1024)	/* bytes of one splice */
 
 enum sub_phase {
 	SP_ARGS,		/* the command is being read */
@@ -80,6 +86,9 @@ struct submission {
 	int			 started;	/* START sent, DONE not seen */
 	int			 ended;		/* the command is complete */
 	struct buf		 pend;		/* for submitd, no room yet */
+	int			 pr, pw;	/* the pipe to submitd, or -1 */
+	struct event		 cev, pev;	/* splice: client, pipe */
+	int			 splicing;	/* the literal's rest */
 	int			 held;		/* we hold the backend */
 	struct subpartlist	 parts;		/* URLs not fetched yet */
 	struct subpart		*cur;		/* the one being fetched */
@@ -140,6 +149,11 @@ static int	 sub_start(struct submission *);
 static int	 sub_push(struct submission *, const char *, size_t);
 static int	 sub_flush(struct submission *);
 static ssize_t	 sub_send(struct submission *, const char *, size_t);
+static void	 sub_pipe(struct submission *);
+static ssize_t	 sub_pipe_write(struct submission *, const char *, size_t);
+static void	 sub_spliced(int, short, void *);
+static void	 sub_splice_end(struct submission *);
+static void	 sub_pipe_close(struct submission *);
 static void	 sub_end(struct submission *);
 static void	 sub_refuse(struct submission *);
 static void	 sub_badurl(struct submission *, const char *, ...)
@@ -251,6 +265,7 @@ submit_begin(struct session *s, struct lcmd *lc, const char *p, size_t len)
 	sub->s = s;
 	sub->lc = lc;
 	sub->phase = SP_ARGS;
+	sub->pr = sub->pw = -1;
 	sub->size_max = hello.size_max;
 	TAILQ_INIT(&sub->parts);
 	submit_args_init(&sub->args);
@@ -289,6 +304,8 @@ submit_literal(struct session *s, struct lcmd *lc, uint64_t len, int lit)
 		 */
 		sub->announced = len;
 		if (len > 0 && len <= sub->size_max) {
+			if (s->client.tls == NULL && len >= SUB_PIPE_MIN)
+				sub_pipe(sub);
 			if (sub_start(sub) == -1)
 				return -1;
 			/* before the "+", not at the end of this turn */
@@ -341,6 +358,13 @@ submit_data(struct session *s, struct lcmd *lc, int kind, const char *p,
 			}
 		} else if (sub_push(sub, p, len) == -1)
 			return 0;		/* answered */
+		else if (sub->pw != -1 && s->clit > len) {
+			/* the rest of the literal: from the socket to the pipe */
+			sub->splicing = 1;
+			if (sub->pend.len == 0)
+				event_add(&sub->cev, NULL);
+			return 1;
+		}
 	} else {
 		if (imap_segment(p, len, &seg) != 1)
 			fatalx("%s: not a segment", __func__);
@@ -387,7 +411,7 @@ sub_refuse(struct submission *sub)
 static int
 sub_busy(struct submission *sub)
 {
-	return sub->inj != NULL || sub->pend.len > 0 ||
+	return sub->inj != NULL || sub->pend.len > 0 || sub->splicing ||
 	    !TAILQ_EMPTY(&sub->parts);
 }
 
@@ -399,7 +423,8 @@ sub_busy(struct submission *sub)
 static void
 sub_advance(struct submission *sub)
 {
-	if (sub->phase != SP_ARGS || sub->inj != NULL || sub->pend.len > 0)
+	if (sub->phase != SP_ARGS || sub->inj != NULL || sub->pend.len > 0 ||
+	    sub->splicing)
 		return;
 	if (!TAILQ_EMPTY(&sub->parts)) {
 		part_fetch(sub);
@@ -437,16 +462,22 @@ sub_start(struct submission *sub)
 	struct imsg_submit_start	 st;
 	struct chan			*c;
 	uint32_t			 id = sub->id;
+	int				 fd;
 
 	if (sub->started)
 		return 0;
 	memset(&st, 0, sizeof(st));
 	strlcpy(st.user, sub->s->user, sizeof(st.user));
 	st.size = sub->announced;	/* 0 for CATENATE: not known */
+	st.piped = sub->pr != -1;
+	fd = sub->pr;
+	sub->pr = -1;			/* the imsg closes it once sent */
 	sub->started = 1;
 	if ((c = fe_service_chan(PROC_SUBMITD)) == NULL ||
-	    chan_compose(c, IMSG_SUBMIT_START, id, -1, &st,
+	    chan_compose(c, IMSG_SUBMIT_START, id, fd, &st,
 	    sizeof(st)) == -1) {
+		if (fd != -1)
+			close(fd);
 		if ((sub = sub_find(id)) != NULL)
 			sub_answer(sub, "NO [UNAVAILABLE] Service not "
 			    "available, the message was not sent");
@@ -512,6 +543,8 @@ sub_send(struct submission *sub, const char *p, size_t len)
 	uint32_t	 id = sub->id;
 	size_t		 n, sent = 0;
 
+	if (sub->pw != -1)
+		return sub_pipe_write(sub, p, len);
 	while (sent < len) {
 		if ((c = fe_service_chan(PROC_SUBMITD)) == NULL) {
 			sub_answer(sub, "NO [UNAVAILABLE] Service went away, "
@@ -539,6 +572,136 @@ sub_send(struct submission *sub, const char *p, size_t len)
 	return sent;
 }
 
+/*
+ * A large message from a plaintext client goes to submitd through a
+ * pipe: what was read with the command is written into it, the rest of
+ * the literal spliced from the socket (splice(2)), never copied here.
+ * Without a pipe it goes as DATA, as over TLS.
+ */
+static void
+sub_pipe(struct submission *sub)
+{
+	int	fds[2];
+
+	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) == -1) {
+		log_warn("%s: pipe2", __func__);
+		return;
+	}
+	/* fewer wake-ups on both sides; the default size works too */
+	(void)fcntl(fds[1], F_SETPIPE_SZ, SUB_PIPE_SIZE);
+	sub->pr = fds[0];
+	sub->pw = fds[1];
+	event_set(&sub->cev, sub->s->client.fd, EV_READ, sub_spliced, sub);
+	event_set(&sub->pev, sub->pw, EV_WRITE, sub_spliced, sub);
+}
+
+/* Bytes into the pipe, as many as it takes: how many, -1 answered. */
+static ssize_t
+sub_pipe_write(struct submission *sub, const char *p, size_t len)
+{
+	ssize_t	n;
+
+	if ((n = write(sub->pw, p, len)) == -1) {
+		if (errno != EAGAIN && errno != EINTR) {
+			sub_answer(sub, "NO [UNAVAILABLE] Service went away, "
+			    "the message was not sent");
+			return -1;
+		}
+		n = 0;
+	}
+	if ((size_t)n < len)
+		event_add(&sub->pev, NULL);	/* sub_spliced() goes on */
+	return n;
+}
+
+/*
+ * The pipe has room or the client sent more: first what waits from the
+ * command's buffer, then the literal's rest, socket to pipe, until it
+ * is all there or one side has to wait.
+ */
+static void
+sub_spliced(int fd, short event, void *arg)
+{
+	struct submission	*sub = arg;
+	struct session		*s = sub->s;
+	struct pollfd		 pfd;
+	uint32_t		 id = sub->id;
+	ssize_t			 n;
+	size_t			 want;
+	int			 i;
+
+	if (sub->pend.len > 0) {
+		if (sub_flush(sub) == -1 || (sub = sub_find(id)) == NULL ||
+		    sub->pend.len > 0)
+			return;
+		if (!sub->splicing) {
+			sub_advance(sub);
+			return;
+		}
+	}
+	/* a few at a time: other sessions of the worker go on too */
+	for (i = 0; i < 4; i++) {
+		want = s->clit < SUB_SPLICE_MAX ? s->clit : SUB_SPLICE_MAX;
+		n = splice(s->client.fd, NULL, sub->pw, NULL, want,
+		    SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+		if (n > 0) {
+			s->clit -= n;
+			sub->total += n;
+			session_timer_reset(s);
+			if (s->clit == 0) {
+				sub_splice_end(sub);
+				return;
+			}
+			continue;
+		}
+		if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
+			/* which side must wait: a full pipe, or the client */
+			pfd.fd = sub->pw;
+			pfd.events = POLLOUT;
+			if (poll(&pfd, 1, 0) == 1)
+				event_add(&sub->cev, NULL);
+			else
+				event_add(&sub->pev, NULL);
+			return;
+		}
+		if (n == -1 && errno == EPIPE) {
+			sub_answer(sub, "NO [UNAVAILABLE] Service went away, "
+			    "the message was not sent");
+			return;
+		}
+		/* the client hung up or failed: its connection tells */
+		sub->splicing = 0;
+		event_del(&sub->cev);
+		event_del(&sub->pev);
+		lcmd_resume(s);
+		return;
+	}
+	event_add(&sub->cev, NULL);
+}
+
+/* All of the literal is in the pipe: its end, and the command's rest. */
+static void
+sub_splice_end(struct submission *sub)
+{
+	struct session	*s = sub->s;
+
+	sub->splicing = 0;
+	sub_pipe_close(sub);
+	s->cs = CS_LOCAL_LINE;
+	lcmd_resume(s);
+}
+
+static void
+sub_pipe_close(struct submission *sub)
+{
+	if (sub->pw == -1)
+		return;
+	event_del(&sub->cev);
+	event_del(&sub->pev);
+	close(sub->pw);
+	sub->pw = -1;
+}
+
 /* The whole message is with submitd: END, then wait for DONE. */
 static void
 sub_end(struct submission *sub)
@@ -552,6 +715,7 @@ sub_end(struct submission *sub)
 	}
 	if (sub_start(sub) == -1)
 		return;
+	sub_pipe_close(sub);		/* its end, then END */
 	sub->phase = SP_WAIT;
 	if ((c = fe_service_chan(PROC_SUBMITD)) == NULL ||
 	    chan_compose(c, IMSG_SUBMIT_END, id, -1, NULL, 0) == -1) {
@@ -1106,6 +1270,9 @@ sub_free(struct submission *sub)
 		free(part);
 	}
 	free(sub->cur);
+	sub_pipe_close(sub);
+	if (sub->pr != -1)
+		close(sub->pr);
 	buf_free(&sub->pend, 0);
 	buf_free(&sub->urllit, 0);
 	free(sub);

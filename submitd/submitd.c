@@ -50,6 +50,7 @@
 #include "svcchan.h"
 
 #define ALLOWED_MAX	64	/* From addresses one user may use */
+#define SUBMITD_PIPE_READ (256 * 1024)	/* bytes of a pipe at a time */
 
 /* A channel to one frontend worker. */
 struct fchan {
@@ -90,6 +91,10 @@ struct sub {
 	int			 mailed;	/* smtp_begin() made */
 	int			 rcpted;	/* smtp_rcpt() made */
 	struct event		 pev;		/* stream_later() */
+	int			 pipe;		/* piped: the bytes, or -1 */
+	struct event		 pipev;
+	int			 endseen;	/* END came before the pipe's
+						   end */
 	int			 later;		/* pev is active */
 	struct imsg_submit_done	*answer;	/* decided before END */
 	uint32_t		 refused;	/* SUBMIT_* to answer at END */
@@ -118,7 +123,8 @@ static void		fchan_free(int, short, void *);
 static void		dispatch_frontend(struct chan *, struct imsg *);
 static struct sub	*sub_find(struct fchan *, uint32_t);
 static void		sub_start(struct fchan *, struct imsg *);
-static void		sub_data(struct sub *, struct imsg *);
+static void		sub_data(struct sub *, const char *, size_t);
+static void		sub_piped(int, short, void *);
 static void		sub_end(struct sub *);
 static void		sub_refuse(struct sub *, uint32_t, const char *,
 			    const char *, ...)
@@ -389,15 +395,19 @@ dispatch_frontend(struct chan *c, struct imsg *imsg)
 	}
 	switch (type) {
 	case IMSG_SUBMIT_DATA:
-		if (s->state != SUB_RECV && s->state != SUB_STREAM)
+		if ((s->state != SUB_RECV && s->state != SUB_STREAM) ||
+		    s->pipe != -1)
 			goto bad;
-		sub_data(s, imsg);
+		sub_data(s, imsg->data, imsg_get_len(imsg));
 		return;
 	case IMSG_SUBMIT_END:
 		if ((s->state != SUB_RECV && s->state != SUB_STREAM) ||
-		    imsg_get_len(imsg) != 0)
+		    imsg_get_len(imsg) != 0 || s->endseen)
 			goto bad;
-		sub_end(s);
+		if (s->pipe != -1)
+			s->endseen = 1;	/* sub_piped() ends it */
+		else
+			sub_end(s);
 		return;
 	case IMSG_SUBMIT_CANCEL:
 		log_info("%s: submission cancelled", s->user);
@@ -416,12 +426,16 @@ sub_start(struct fchan *fc, struct imsg *imsg)
 {
 	struct imsg_submit_start	 st;
 	struct sub			*s;
+	int				 fd = imsg_get_fd(imsg);
 
 	if (imsg_get_data(imsg, &st, sizeof(st)) == -1 ||
 	    memchr(st.user, '\0', sizeof(st.user)) == NULL ||
-	    st.user[0] == '\0' || sub_find(fc, imsg_get_id(imsg)) != NULL) {
+	    st.user[0] == '\0' || sub_find(fc, imsg_get_id(imsg)) != NULL ||
+	    (st.piped != 0) != (fd != -1)) {
 		log_warnx("frontend %u: bad IMSG_SUBMIT_START, closing its "
 		    "channel", fc->instance);
+		if (fd != -1)
+			close(fd);
 		fchan_closed(&fc->chan);
 		return;
 	}
@@ -432,6 +446,10 @@ sub_start(struct fchan *fc, struct imsg *imsg)
 	s->state = SUB_RECV;
 	s->spool = s->out = s->out7 = -1;
 	evtimer_set(&s->pev, stream_pushed, s);
+	if ((s->pipe = fd) != -1) {
+		event_set(&s->pipev, fd, EV_READ | EV_PERSIST, sub_piped, s);
+		event_add(&s->pipev, NULL);
+	}
 	s->announced = st.size;
 	strlcpy(s->user, st.user, sizeof(s->user));
 	clock_gettime(CLOCK_MONOTONIC, &s->start);
@@ -474,10 +492,8 @@ sub_refuse(struct sub *s, uint32_t status, const char *code,
  * relay gets it as it grows.
  */
 static void
-sub_data(struct sub *s, struct imsg *imsg)
+sub_data(struct sub *s, const char *p, size_t len)
 {
-	const char	*p = imsg->data;
-	size_t		 len = imsg_get_len(imsg);
 	ssize_t		 n;
 	int		 end;
 
@@ -510,6 +526,37 @@ sub_data(struct sub *s, struct imsg *imsg)
 	/* a header without its end is refused by msg_header() */
 	if (end || s->got > MSG_HEADER_MAX + MSG_LINE_MAX)
 		sub_header(s);
+}
+
+/*
+ * A large message from a plaintext client comes through a pipe, spliced
+ * into it by the frontend: read as it comes, as DATA would be, up to
+ * its end.  END may have come first; then this ends the message.
+ */
+static void
+sub_piped(int fd, short event, void *arg)
+{
+	static char	 buf[SUBMITD_PIPE_READ];
+	struct sub	*s = arg;
+	ssize_t		 n;
+
+	if ((n = read(fd, buf, sizeof(buf))) == -1) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		log_warn("%s: pipe", s->user);
+		sub_refuse(s, SUBMIT_NO, "UNAVAILABLE", "Cannot read the "
+		    "message");
+		n = 0;
+	}
+	if (n > 0) {
+		sub_data(s, buf, n);
+		return;
+	}
+	event_del(&s->pipev);
+	close(s->pipe);
+	s->pipe = -1;
+	if (s->endseen)
+		sub_end(s);
 }
 
 /*
@@ -1000,6 +1047,10 @@ sub_free(struct sub *s)
 		relaying--;
 	TAILQ_REMOVE(&s->fc->subs, s, entry);
 	event_del(&s->pev);
+	if (s->pipe != -1) {
+		event_del(&s->pipev);
+		close(s->pipe);
+	}
 	if (s->spool != -1)
 		close(s->spool);
 	if (s->out != -1)

@@ -50,12 +50,18 @@ relay_stop()
 # cmd(tag, text), send(bytes), line(), answer(tag), submit(tag, msg).
 client()
 {
-	python3 - "$FX_IMAP_PORT" <<-PY
-	import os, re, socket, sys, time
-	PORT = int(sys.argv[1])
+	python3 - "$FX_IMAP_PORT" "$FX_IMAPS_PORT" <<-PY
+	import os, re, socket, ssl, sys, time
+	PORT, TLS_PORT = int(sys.argv[1]), int(sys.argv[2])
 	class session:
-	    def __init__(self, user="alice", pw="alice-secret"):
-	        self.s = socket.create_connection(("127.0.0.1", PORT))
+	    def __init__(self, user="alice", pw="alice-secret", tls=False):
+	        self.s = socket.create_connection(("127.0.0.1",
+	            TLS_PORT if tls else PORT))
+	        if tls:
+	            ctx = ssl.create_default_context()
+	            ctx.check_hostname = False
+	            ctx.verify_mode = ssl.CERT_NONE
+	            self.s = ctx.wrap_socket(self.s)
 	        self.s.settimeout(60)
 	        self.buf = b""
 	        self.line()
@@ -302,6 +308,50 @@ relay auth \"imapx\" password \"pw-S3cret\"" fixture_start
 	return 0
 }
 tls_auth_cleanup()
+{
+	relay_stop
+}
+
+atf_test_case large_paths cleanup
+large_paths_head()
+{
+	atf_set "descr" "a 3 MiB message from a plaintext client (spliced" \
+	    "into a pipe to submitd) and one over TLS (sent as DATA through" \
+	    "the channel's window) both reach the relay byte for byte"
+}
+large_paths_body()
+{
+	relay_start --pipelining --size 100000000
+	client >out <<-'EOF' || { cat out; atf_fail "client failed"; }
+	for tag, tls in (("p", False), ("t", True)):
+	    body = b"".join(b"%s line %07d, .%s\r\n" % (tag.encode(), i,
+	        b"x" * (i % 61)) for i in range(50000))
+	    body += b".\r\n.. last\r\n"
+	    open(tag + ".body", "wb").write(body)
+	    c = session(tls=tls)
+	    c.submit(tag, msg(body=body, extra=b"X-Path: %s\r\n" %
+	        tag.encode()))
+	    c.cmd(tag + "n", "NOOP")
+	EOF
+	cat out
+	grep -q '^p OK SUBMIT completed' out || atf_fail "plaintext: not sent"
+	grep -q '^t OK SUBMIT completed' out || atf_fail "TLS: not sent"
+	grep -q '^pn OK' out && grep -q '^tn OK' out ||
+	    atf_fail "a session broke"
+	python3 - <<-'PY' || atf_fail "a body is not what was sent"
+	import glob
+	seen = set()
+	for f in glob.glob("spool/*.eml"):
+	    head, body = open(f, "rb").read().split(b"\r\n\r\n", 1)
+	    tag = "p" if b"X-Path: p" in head else "t"
+	    if body != open(tag + ".body", "rb").read():
+	        raise SystemExit(tag + ": body differs")
+	    seen.add(tag)
+	if seen != {"p", "t"}:
+	    raise SystemExit("kept: %r" % seen)
+	PY
+}
+large_paths_cleanup()
 {
 	relay_stop
 }
@@ -691,6 +741,7 @@ atf_init_test_cases()
 	atf_add_test_case stalled
 	atf_add_test_case eightbit
 	atf_add_test_case tls_auth
+	atf_add_test_case large_paths
 	atf_add_test_case submitd_killed
 	atf_add_test_case stream_8bit
 	atf_add_test_case stream_lost
