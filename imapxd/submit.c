@@ -56,7 +56,7 @@
 #define REASON_MAX		200	/* the backend's words we pass on */
 #define BADURL_MAX		512	/* of the URL in [BADURL "..."] */
 #define SUB_PIPE_MIN		(64 * 1024)	/* a literal spliced, if plain */
-#define SUB_PIPE_SIZE		(1024 * 1024)	/* asked of the pipe */
+#define SUB_PIPE_SIZE		(256 * 1024)	/* asked of the pipe: 64 slots */
 #define SUB_SPLICE_MAX		(1024 * 1024)	/* bytes of one splice */
 
 enum sub_phase {
@@ -587,7 +587,11 @@ sub_pipe(struct submission *sub)
 		log_warn("%s: pipe2", __func__);
 		return;
 	}
-	/* fewer wake-ups on both sides; the default size works too */
+	/*
+	 * Fewer wake-ups on both sides; the default works too.  A slot
+	 * filled by splice holds a page fragment of the socket, up to 32
+	 * KiB: a pipe of 64 slots holds at most 2 MiB in flight.
+	 */
 	(void)fcntl(fds[1], F_SETPIPE_SZ, SUB_PIPE_SIZE);
 	sub->pr = fds[0];
 	sub->pw = fds[1];
