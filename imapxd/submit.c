@@ -55,7 +55,7 @@
 #define RESP_MAX		(SUBMIT_URL_MAX + 64)	/* GENURLAUTH's */
 #define REASON_MAX		200	/* the backend's words we pass on */
 #define BADURL_MAX		512	/* of the URL in [BADURL "..."] */
-#define SUB_PIPE_MIN		(64 * 1024)	/* a literal spliced, if plain */
+#define SUB_PIPE_MIN		(64 * 1024)	/* spliced, from a plaintext client */
 #define SUB_PIPE_SIZE		(256 * 1024)	/* asked of the pipe: 64 slots */
 #define SUB_SPLICE_MAX		(1024 * 1024)	/* bytes of one splice */
 

@@ -50,7 +50,7 @@
 #include "svcchan.h"
 
 #define ALLOWED_MAX	64	/* From addresses one user may use */
-#define SUBMITD_PIPE_READ (256 * 1024)	/* bytes of a pipe at a time */
+#define PIPE_READ	(256 * 1024)	/* bytes of a pipe at a time */
 
 /* A channel to one frontend worker. */
 struct fchan {
@@ -536,7 +536,7 @@ sub_data(struct sub *s, const char *p, size_t len)
 static void
 sub_piped(int fd, short event, void *arg)
 {
-	static char	 buf[SUBMITD_PIPE_READ];
+	static char	 buf[PIPE_READ];
 	struct sub	*s = arg;
 	ssize_t		 n;
 
