@@ -1649,10 +1649,10 @@ dotline(const unsigned char *p, const unsigned char *e)
 /*
  * The file from msgoff on, as far as msgend and the window reach: a
  * small message read into a buffer, a larger one mapped, the window
- * moving in steps of SMTP_MAP (read too if it cannot be mapped).  Bytes past msgend are never read, and
- * a file shorter than msgend is an error, not a SIGBUS.  NULL: it
- * cannot be read (done() is on its way).  What it gives is good until
- * the next call.
+ * moving in steps of SMTP_MAP (read too if it cannot be mapped).
+ * Bytes past msgend are never read, and a file shorter than msgend is
+ * an error, not a SIGBUS.  NULL: it cannot be read (done() is on its
+ * way).  What it gives is good until the next call.
  */
 static const unsigned char *
 smtp_window(struct smtp_txn *t, size_t *len)
