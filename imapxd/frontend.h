@@ -285,6 +285,7 @@ void	 lcmd_begin(struct session *, const struct lcmd_ops *, const char *,
 	    const char *, struct imap_seg *, size_t);
 void	 lcmd_after_segment(struct session *, struct imap_seg *);
 int	 lcmd_data(struct session *, int, const char *, size_t);
+void	 lcmd_literal_taken(struct session *, size_t);
 void	 lcmd_pause(struct session *);
 void	 lcmd_resume(struct session *);
 void	 lcmd_done(struct session *, const char *, ...)

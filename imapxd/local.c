@@ -138,6 +138,22 @@ lcmd_data(struct session *s, int kind, const char *p, size_t len)
 }
 
 /*
+ * A handler that moved n bytes of the current literal itself, not
+ * through data() (SUBMIT splices them from the client's socket): the
+ * literal is that much shorter, and once it is all taken the command
+ * goes on with its next line.
+ */
+void
+lcmd_literal_taken(struct session *s, size_t n)
+{
+	if (n > s->clit)
+		fatalx("%s: more than the literal", __func__);
+	s->clit -= n;
+	if (s->clit == 0)
+		s->cs = CS_LOCAL_LINE;
+}
+
+/*
  * A handler that must wait (for a service, for the backend) stops the
  * client's bytes from anywhere, not only by returning 1 from data().
  */

@@ -649,7 +649,7 @@ sub_spliced(int fd, short event, void *arg)
 		n = splice(s->client.fd, NULL, sub->pw, NULL, want,
 		    SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
 		if (n > 0) {
-			s->clit -= n;
+			lcmd_literal_taken(s, n);
 			sub->total += n;
 			session_timer_reset(s);
 			if (s->clit == 0) {
@@ -687,12 +687,9 @@ sub_spliced(int fd, short event, void *arg)
 static void
 sub_splice_end(struct submission *sub)
 {
-	struct session	*s = sub->s;
-
 	sub->splicing = 0;
 	sub_pipe_close(sub);
-	s->cs = CS_LOCAL_LINE;
-	lcmd_resume(s);
+	lcmd_resume(sub->s);
 }
 
 static void
