@@ -59,6 +59,9 @@
 #define SUB_PIPE_SIZE		(256 * 1024)	/* asked of the pipe: 64 slots */
 #define SUB_SPLICE_MAX		(1024 * 1024)	/* bytes of one splice */
 
+/* submitd went away before it could have sent anything */
+#define SUB_GONE	"NO [UNAVAILABLE] Service went away, the message was not sent"
+
 enum sub_phase {
 	SP_ARGS,		/* the command is being read */
 	SP_WAIT,		/* END sent: waiting for submitd's DONE */
@@ -547,8 +550,7 @@ sub_send(struct submission *sub, const char *p, size_t len)
 		return sub_pipe_write(sub, p, len);
 	while (sent < len) {
 		if ((c = fe_service_chan(PROC_SUBMITD)) == NULL) {
-			sub_answer(sub, "NO [UNAVAILABLE] Service went away, "
-			    "the message was not sent");
+			sub_answer(sub, SUB_GONE);
 			return -1;
 		}
 		n = len - sent < IMAPX_CHUNK_MAX ? len - sent :
@@ -607,8 +609,7 @@ sub_pipe_write(struct submission *sub, const char *p, size_t len)
 
 	if ((n = write(sub->pw, p, len)) == -1) {
 		if (errno != EAGAIN && errno != EINTR) {
-			sub_answer(sub, "NO [UNAVAILABLE] Service went away, "
-			    "the message was not sent");
+			sub_answer(sub, SUB_GONE);
 			return -1;
 		}
 		n = 0;
@@ -669,8 +670,7 @@ sub_spliced(int fd, short event, void *arg)
 			return;
 		}
 		if (n == -1 && errno == EPIPE) {
-			sub_answer(sub, "NO [UNAVAILABLE] Service went away, "
-			    "the message was not sent");
+			sub_answer(sub, SUB_GONE);
 			return;
 		}
 		/* the client hung up or failed: its connection tells */
@@ -722,8 +722,7 @@ sub_end(struct submission *sub)
 	    chan_compose(c, IMSG_SUBMIT_END, id, -1, NULL, 0) == -1) {
 		/* nothing got to the relay without END */
 		if ((sub = sub_find(id)) != NULL)
-			sub_answer(sub, "NO [UNAVAILABLE] Service went away, "
-			    "the message was not sent");
+			sub_answer(sub, SUB_GONE);
 		return;
 	}
 	if ((sub = sub_find(id)) != NULL)
@@ -1527,8 +1526,7 @@ submit_closed(void)
 	RB_FOREACH_SAFE(sub, subtree, &subs, next) {
 		switch (sub->phase) {
 		case SP_ARGS:
-			sub_answer(sub, "NO [UNAVAILABLE] Service went away, "
-			    "the message was not sent");
+			sub_answer(sub, SUB_GONE);
 			break;
 		case SP_WAIT:
 			sub_answer(sub, "NO [UNAVAILABLE] Service went away, "
