@@ -1121,7 +1121,7 @@ void
 msg_body_init(struct msg_body *b, const struct msg_wr *w)
 {
 	memset(b, 0, sizeof(*b));
-	b->plain = w->total;
+	b->plain = b->dots = w->total;
 }
 
 /*
@@ -1182,8 +1182,8 @@ msg_body_put(struct msg_body *b, int *flags, struct msg_wr *w,
  * Most chunks need nothing changed: CRLF line ends only, no NUL, no bare
  * CR; the chunk before may have ended between a CR and its LF, this one
  * may too.  Such a chunk goes as it is, in one piece; only its line ends
- * are looked at, for the lengths of the lines and where the plain ones
- * end.  0: it is not one (nothing was done).
+ * are looked at, for the lengths of the lines, where the plain ones
+ * end and which begin with ".".  0: it is not one (nothing was done).
  */
 static int
 body_clean(struct msg_body *b, int *flags, struct msg_wr *w,
@@ -1191,6 +1191,7 @@ body_clean(struct msg_body *b, int *flags, struct msg_wr *w,
 {
 	const unsigned char	*p = s, *e = s + n, *lf, *cr;
 	off_t			 base = w->total, plain = b->plain;
+	off_t			 dots = b->dots;
 	size_t			 col = b->col, len = n;
 	int			 longline = 0, pend = 0;
 
@@ -1209,6 +1210,8 @@ body_clean(struct msg_body *b, int *flags, struct msg_wr *w,
 		p++;
 	}
 	for (;;) {
+		if (col == 0 && p < e && *p == '.')
+			dots = base + (p - s) + 1;
 		lf = memchr(p, '\n', e - p);
 		cr = memchr(p, '\r', (lf != NULL ? lf : e) - p);
 		if (lf == NULL) {
@@ -1241,6 +1244,7 @@ body_clean(struct msg_body *b, int *flags, struct msg_wr *w,
 	b->cr = pend;
 	b->col = col;
 	b->plain = plain;
+	b->dots = dots;
 	return 1;
 }
 

@@ -84,7 +84,7 @@ int	 msg_prepare(int in, int out, const struct msg_conf *,
  * there it is whole lines ending in CRLF, so SMTP DATA can carry those
  * bytes as they are but for the "." that doubles a leading one
  * (smtp_plain()).  It stops for good at anything that is not clean CRLF
- * text.
+ * text.  Every line of those that begins with "." begins before `dots`.
  */
 struct msg_wr;
 struct msg_body {
@@ -92,6 +92,8 @@ struct msg_body {
 	size_t		  col;		/* bytes on the current line */
 	int		  opaque;	/* plain stopped for good */
 	off_t		  plain;	/* in w: the plain lines end here */
+	off_t		  dots;		/* in w: no line that begins with
+					   "." begins here or after */
 };
 
 int	 msg_header(int in, struct msg_wr *w, const struct msg_conf *,

@@ -147,6 +147,9 @@ struct smtp_txn {
 	int			 complete;	/* msgend is the end */
 	int			 starved;	/* sent up to msgend, waiting */
 	off_t			 plain;		/* bytes that go as they are */
+	off_t			 dots;		/* no line of them that begins
+						   with "." begins here or
+						   after */
 	int			 bol;		/* at the start of a line */
 	int			 cr;		/* a CR waits for its LF */
 	int			 dotq;		/* the final "." is queued */
@@ -461,10 +464,12 @@ smtp_rcpt_check(struct smtp_txn *t, char *const *rcpt, size_t nrcpt)
 }
 
 void
-smtp_plain(struct smtp_txn *t, off_t upto)
+smtp_plain(struct smtp_txn *t, off_t upto, off_t dots)
 {
-	if (t->state != S_DONE && upto > t->plain)
-		t->plain = upto;
+	if (t->state == S_DONE || upto <= t->plain)
+		return;
+	t->plain = upto;
+	t->dots = dots;
 }
 
 void
@@ -637,7 +642,7 @@ smtp_idle_put(struct smtp_txn *t)
 	t->msgfd = -1;
 	t->msgsize = t->msgoff = t->msgend = 0;
 	t->complete = t->starved = 0;
-	t->plain = 0;
+	t->plain = t->dots = 0;
 	t->bol = t->cr = t->dotq = 0;
 	t->rlines = 0;
 	memset(&t->res, 0, sizeof(t->res));
@@ -1552,7 +1557,7 @@ smtp_plainv(struct smtp_txn *t)
 	static char		 dot[] = ".", end[] = ".\r\n";
 	struct iovec		 iov[SMTP_PLAIN_IOV];
 	struct msghdr		 msg;
-	const unsigned char	*p, *q, *e, *nl;
+	const unsigned char	*p, *q, *e, *se, *nl;
 	size_t			 len, k;
 	ssize_t			 n;
 	int			 i, niov = 0, stuff;
@@ -1564,6 +1569,9 @@ smtp_plainv(struct smtp_txn *t)
 	if (len > SMTP_PLAIN_MAX)
 		len = SMTP_PLAIN_MAX;
 	e = p + len;
+	/* lines that begin with "." are only before dots */
+	se = t->dots <= t->msgoff ? p : t->dots - t->msgoff < (off_t)len ?
+	    p + (t->dots - t->msgoff) : e;
 	stuff = t->bol && *p == '.';
 	for (q = p; q < e && niov + 3 <= SMTP_PLAIN_IOV; q += k) {
 		if (stuff) {
@@ -1571,7 +1579,7 @@ smtp_plainv(struct smtp_txn *t)
 			iov[niov++].iov_len = 1;
 		}
 		/* up to the next line that begins with "." */
-		nl = dotline(q, e);
+		nl = q < se ? dotline(q, se) : NULL;
 		k = (nl != NULL ? nl + 1 : e) - q;
 		iov[niov].iov_base = (void *)q;
 		iov[niov++].iov_len = k;

@@ -141,8 +141,10 @@ void	 smtp_more(struct smtp_txn *, off_t avail, int complete);
  * to the relay as they are, but for the "." that doubles one at the
  * start of a line, in one writev(2) from a mapping of the file, when
  * the connection is not TLS.  It only grows; 0, the start, means none.
+ * No line of them that begins with "." begins at `dots` or after: only
+ * the bytes before are searched for such lines.
  */
-void	 smtp_plain(struct smtp_txn *, off_t upto);
+void	 smtp_plain(struct smtp_txn *, off_t upto, off_t dots);
 
 /*
  * End a transaction now, at any point: no callback; the final "." is

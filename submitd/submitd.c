@@ -788,7 +788,7 @@ sub_whole(struct sub *s, struct smtp_txn *txn, const struct smtp_caps *caps)
 	smtp_send(txn, s->user, s->info.rcpt, s->info.nrcpt, fd, st.st_size,
 	    flags);
 	if (fd == s->out)
-		smtp_plain(txn, s->body.plain);
+		smtp_plain(txn, s->body.plain, s->body.dots);
 }
 
 /* Relay the message as it arrives: a slot, and a transaction for it. */
@@ -817,7 +817,7 @@ stream_push(struct sub *s)
 		s->rcpted = 1;
 		smtp_rcpt(s->txn, s->info.rcpt, s->info.nrcpt, s->out);
 	}
-	smtp_plain(s->txn, s->body.plain);
+	smtp_plain(s->txn, s->body.plain, s->body.dots);
 	if (s->state == SUB_RELAY)
 		smtp_more(s->txn, (off_t)s->info.size, 1);
 	else if (sub_flush(s) == 0)

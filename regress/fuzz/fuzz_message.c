@@ -10,7 +10,8 @@
  * msg_header() and msg_body_put(), fed the same message in chunks cut
  * anywhere, as submitd does while it arrives, accept what msg_prepare()
  * accepts, make the same body with the same flags, and where they say
- * the lines are plain they are whole CRLF lines, the header's too.
+ * the lines are plain they are whole CRLF lines, the header's too, and
+ * a plain line that begins with "." begins before where they say.
  *
  * msg_to7bit() of that refuses, or writes lines of at most 998 bytes,
  * CRLF only, all 7-bit below the message's own header; converting its
@@ -212,6 +213,9 @@ check_chunks(int in, const uint8_t *data, size_t size, int ok,
 		if (got[i] == '\r' && got[i + 1] != '\n')
 			abort();
 		if (got[i] == '\n' && (i == 0 || got[i - 1] != '\r'))
+			abort();
+		if (got[i] == '.' && (i == 0 || got[i - 1] == '\n') &&
+		    i >= b.dots)
 			abort();
 	}
 	if (b.plain > hlen && got[b.plain - 1] != '\n')

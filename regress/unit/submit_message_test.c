@@ -559,6 +559,13 @@ ATF_TC_BODY(body_chunks, tc)
 			    got[off - 1] == '\r'), "round %d: a bare LF in "
 			    "plain", round);
 		}
+		/* each plain line that begins with "." begins before dots */
+		for (off = 0; off < (size_t)b.plain; off++)
+			ATF_REQUIRE_MSG(got[off] != '.' || (off > 0 &&
+			    got[off - 1] != '\n') || (off_t)off < b.dots,
+			    "round %d: a line at %zu begins with \".\" after "
+			    "dots %lld", round, off, (long long)b.dots);
+		ATF_REQUIRE(b.dots <= (off_t)wantlen);
 		/* clean text, dots or not, is plain to its end */
 		if (kind == 1)
 			ATF_REQUIRE_EQ_MSG(b.plain, (off_t)wantlen,

@@ -53,6 +53,7 @@ struct outcome {
 	int			 flags;
 	int			 nosend;	/* only note ready() */
 	off_t			 plain;		/* smtp_plain() after smtp_send() */
+	off_t			 dots;		/* and its dots; 0: plain */
 	int			 stepwise;	/* only smtp_begin() from
 						   ready(), size for SIZE= */
 
@@ -341,7 +342,8 @@ on_ready(struct smtp_txn *txn, const struct smtp_caps *caps, void *arg)
 		smtp_send(txn, o->from, (char *const *)o->rcpt, o->nrcpt,
 		    o->fd, o->size, o->flags);
 		if (o->plain > 0)
-			smtp_plain(txn, o->plain);
+			smtp_plain(txn, o->plain, o->dots > 0 ? o->dots :
+			    o->plain);
 	}
 }
 
@@ -619,7 +621,8 @@ ATF_TC_BODY(large_message, tc)
  * Plain lines (smtp_plain()) go in pieces between the doubling dots,
  * the final "." with the last of them, as many writes as the socket
  * takes: byte-exact whether all of the message is plain or only its
- * start, small (read) or large (mapped), its dots anywhere.
+ * start, small (read) or large (mapped), its dots anywhere, or only
+ * before where the caller says the last one is.
  */
 ATF_TC_WITHOUT_HEAD(plain_dots);
 ATF_TC_BODY(plain_dots, tc)
@@ -646,6 +649,15 @@ ATF_TC_BODY(plain_dots, tc)
 		check_ok(&o);
 		check_kept(r, k + 1, msg, len);
 	}
+	/* dots only in the first 1000 patterns, and said so */
+	for (i = 14 * 1000; i < len; i++)
+		msg[i] = "xline\r\nyline\r\n"[i % 14];
+	outcome_init(&o, msg, len, NULL);
+	o.plain = len;
+	o.dots = 14 * 999 + 6;
+	transact(&o, &conf);
+	check_ok(&o);
+	check_kept(r, ++k, msg, len);
 	/* a small message, plain to its end and to its first line */
 	for (i = 0; i < 2; i++) {
 		outcome_init(&o, small, sizeof(small) - 1, NULL);
