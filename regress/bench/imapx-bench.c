@@ -59,6 +59,8 @@
 #define MAX_SAMPLES	(16 * 1024 * 1024)
 #define MAIL_SAMPLES	65536		/* latencies kept, each mail client */
 #define SMTP_CAP_SIZE	0x01		/* EHLO offered SIZE (RFC 1870) */
+#define SMTP_CAP_PIPELINING 0x02	/* and PIPELINING (RFC 2920) */
+#define MAIL_CMD_ROOM	64		/* before a mail's raw: its SUBMIT */
 #define SMTP_CONN_MAILS	100		/* OpenSMTPD's max-mails default */
 #define MAIL_GRACE	5		/* s after the window for the last */
 #define MAIL_DELIVERY	120		/* s to wait for the deliveries */
@@ -230,7 +232,8 @@ struct fetchinfo {
 
 /* A message of the submit and smtp subcommands (mail_make). */
 struct mail {
-	char			*raw;		/* the message, then CRLF */
+	char			*raw;		/* the message, then CRLF; room
+					   for the command before it */
 	size_t			 rawlen;	/* without that CRLF */
 	char			*wire;		/* dot-stuffed, then "." */
 	size_t			 wirelen;
@@ -324,7 +327,8 @@ static int		 smtp_cmd(struct conn *, int *, const char *, ...)
 static int		 smtp_connect(struct conn *);
 static void		 smtp_quit(struct conn *);
 static int		 smtp_mail(struct conn *, const struct mail *, int);
-static int		 submit_mail(struct conn *, const struct mail *);
+static int		 submit_mail(struct conn *, struct mail *, int);
+static void		 cap_literalplus(char *, size_t, void *);
 static __dead void	 mail_client(int, long long, struct mailstat *,
 			    volatile double *, int, int);
 static void		 inbox_open(struct conn *, long long, long long *,
@@ -2553,9 +2557,10 @@ mail_make(struct mail *m, long long size, const char *addr)
 		errx(2, "size %lld too small for a message", size);
 	m->idoff = idl;
 	m->rawlen = size;
-	if ((m->raw = malloc(size + 2)) == NULL ||
+	if ((m->raw = malloc(MAIL_CMD_ROOM + size + 2)) == NULL ||
 	    (m->wire = malloc(2 * size + 3)) == NULL)
 		err(1, NULL);
+	m->raw += MAIL_CMD_ROOM;
 	memcpy(m->raw, hdr, hl);
 	fill_lines(m->raw + hl, m->raw + size);
 	memcpy(m->raw + size, "\r\n", 2);
@@ -2603,6 +2608,9 @@ smtp_reply(struct conn *c, int *caps)
 		    strncasecmp(line + 4, "SIZE", 4) == 0 &&
 		    (len == 8 || line[8] == ' '))
 			*caps |= SMTP_CAP_SIZE;
+		if (caps != NULL && len == 14 &&
+		    strncasecmp(line + 4, "PIPELINING", 10) == 0)
+			*caps |= SMTP_CAP_PIPELINING;
 		if (len == 3 || line[3] == ' ') {
 			strlcpy(smtp_last, line, sizeof(smtp_last));
 			return (line[0] - '0') * 100 + (line[1] - '0') * 10 +
@@ -2666,12 +2674,38 @@ smtp_quit(struct conn *c)
 	c->fd = -1;
 }
 
-/* One transaction, envelope as submitd gives it: 1 accepted, 0 refused. */
+/*
+ * One transaction, envelope as submitd gives it: 1 accepted, 0 refused.
+ * As submitd and other clients do, MAIL, RCPT and DATA go in one write
+ * when the MTA offers PIPELINING, and their replies are read after it.
+ */
 static int
 smtp_mail(struct conn *c, const struct mail *m, int caps)
 {
-	int	code;
+	char	size[32] = "", cmd[512];
+	int	code, n, mc, rc;
 
+	if (caps & SMTP_CAP_PIPELINING) {
+		if (caps & SMTP_CAP_SIZE)
+			snprintf(size, sizeof(size), " SIZE=%zu", m->rawlen);
+		n = snprintf(cmd, sizeof(cmd), "MAIL FROM:<%s>%s\r\n"
+		    "RCPT TO:<%s>\r\nDATA\r\n", m->addr, size, m->addr);
+		if (n < 0 || (size_t)n >= sizeof(cmd))
+			errx(1, "command too long");
+		sync_write(c, cmd, n);
+		mc = smtp_reply(c, NULL);
+		rc = smtp_reply(c, NULL);
+		code = smtp_reply(c, NULL);
+		if (code == 354 && (mc != 250 || (rc != 250 && rc != 251))) {
+			/* DATA went on without the envelope: end it empty */
+			sync_write(c, ".\r\n", 3);
+			(void)smtp_reply(c, NULL);
+			goto refused;
+		}
+		if (mc != 250 || (rc != 250 && rc != 251) || code != 354)
+			goto refused;
+		goto body;
+	}
 	if (caps & SMTP_CAP_SIZE)
 		code = smtp_cmd(c, NULL, "MAIL FROM:<%s> SIZE=%zu", m->addr,
 		    m->rawlen);
@@ -2684,6 +2718,7 @@ smtp_mail(struct conn *c, const struct mail *m, int caps)
 		goto refused;
 	if (smtp_cmd(c, NULL, "DATA") != 354)
 		goto refused;
+ body:
 	sync_write(c, m->wire, m->wirelen);
 	if (smtp_reply(c, NULL) == 250)
 		return 1;
@@ -2696,16 +2731,29 @@ smtp_mail(struct conn *c, const struct mail *m, int caps)
 	return 0;
 }
 
-/* SUBMIT {n} and the message (doc/submit.md): 1 OK, 0 NO. */
+/*
+ * SUBMIT and the message (doc/submit.md): 1 OK, 0 NO.  As a client
+ * does where the server offers LITERAL+ (RFC 7888), {n+} and the
+ * message in one write; otherwise {n}, and the message after the
+ * continuation.
+ */
 static int
-submit_mail(struct conn *c, const struct mail *m)
+submit_mail(struct conn *c, struct mail *m, int litplus)
 {
-	char	 cmd[64], tag[16], *line;
+	char	 cmd[MAIL_CMD_ROOM], tag[16], *line;
 	size_t	 len;
 	int	 n, r;
 
 	snprintf(tag, sizeof(tag), "s%u", ++tagseq);
-	n = snprintf(cmd, sizeof(cmd), "%s SUBMIT {%zu}\r\n", tag, m->rawlen);
+	n = snprintf(cmd, sizeof(cmd), "%s SUBMIT {%zu%s}\r\n", tag,
+	    m->rawlen, litplus ? "+" : "");
+	if (n < 0 || (size_t)n >= sizeof(cmd))
+		errx(1, "command too long");
+	if (litplus) {
+		memcpy(m->raw - n, cmd, n);
+		sync_write(c, m->raw - n, n + m->rawlen + 2);
+		goto answer;
+	}
 	sync_write(c, cmd, n);
 	for (;;) {
 		sync_line(c, &line, &len);
@@ -2722,6 +2770,7 @@ submit_mail(struct conn *c, const struct mail *m)
 	}
 	/* The literal and the command's CRLF in one write. */
 	sync_write(c, m->raw, m->rawlen + 2);
+ answer:
 	for (;;) {
 		sync_line(c, &line, &len);
 		if (c->cont) {
@@ -2741,6 +2790,21 @@ submit_mail(struct conn *c, const struct mail *m)
 	}
 }
 
+/* Does the server offer LITERAL+ in this CAPABILITY response? */
+static void
+cap_literalplus(char *line, size_t len, void *arg)
+{
+	int	*litplus = arg;
+	char	*p, *e = line + len;
+
+	if (len < 13 || strncasecmp(line, "* CAPABILITY ", 13) != 0)
+		return;
+	for (p = line + 12; p + 9 <= e; p++)
+		if (strncasecmp(p, " LITERAL+", 9) == 0 &&
+		    (p + 9 == e || p[9] == ' '))
+			*litplus = 1;
+}
+
 /*
  * Client i of submit and smtp, in a process of its own: log in or say
  * EHLO, tell the parent, wait for the start (and its turn), then send
@@ -2756,7 +2820,7 @@ mail_client(int mode, long long i, struct mailstat *st,
 	struct mail	 m;
 	char		 user[64], addr[192], b;
 	double		 t0, t1, wstart, wend;
-	int		 caps = 0, ok, sent = 0;
+	int		 caps = 0, ok, sent = 0, litplus = 0;
 
 	load_user(user, sizeof(user), i);
 	snprintf(addr, sizeof(addr), "%s@%s", user, o.domain);
@@ -2766,6 +2830,9 @@ mail_client(int mode, long long i, struct mailstat *st,
 	if (mode == MAIL_SUBMIT) {
 		sync_open(&c, SYNC_BUFSZ);
 		sync_login(&c, user, o.lpass);
+		if (sync_cmd(&c, cap_literalplus, &litplus, "CAPABILITY") !=
+		    RESP_OK)
+			errx(1, "%s: CAPABILITY refused", o.target.name);
 	} else {
 		/* connected at the first message, in turn with the others */
 		if ((c.in = malloc(SYNC_BUFSZ)) == NULL)
@@ -2791,7 +2858,7 @@ mail_client(int mode, long long i, struct mailstat *st,
 	while ((t0 = now()) < wend) {
 		mail_next(&m);
 		if (mode == MAIL_SUBMIT)
-			ok = submit_mail(&c, &m);
+			ok = submit_mail(&c, &m, litplus);
 		else {
 			/* OpenSMTPD takes 100 a session by default. */
 			if (!o.permsg && sent == SMTP_CONN_MAILS) {
