@@ -3172,8 +3172,9 @@ cmd_mail(int mode)
 	free(pids);
 	munmap((void *)start, shsz);
 	if (refused > 0 && mode == MAIL_SUBMIT)
-		warnx("%lld messages refused: is submitd's limit rate lower "
-		    "than the load?", refused);
+		warnx("%lld messages refused: NO [LIMIT] is submitd's "
+		    "limit rate, NO [UNAVAILABLE] a submitd not (yet) "
+		    "running", refused);
 	else if (refused > 0)
 		warnx("%lld messages refused", refused);
 	if (stalled > 0)
