@@ -91,7 +91,9 @@ struct sub {
 	int			 mailed;	/* smtp_begin() made */
 	int			 rcpted;	/* smtp_rcpt() made */
 	struct event		 pev;		/* stream_later() */
-	int			 pipe;		/* piped: the bytes, or -1 */
+	int			 piped;		/* the bytes come by pipe */
+	int			 pipe;		/* that pipe until its end, or
+						   -1 */
 	struct event		 pipev;
 	int			 endseen;	/* END came before the pipe's
 						   end */
@@ -396,7 +398,7 @@ dispatch_frontend(struct chan *c, struct imsg *imsg)
 	switch (type) {
 	case IMSG_SUBMIT_DATA:
 		if ((s->state != SUB_RECV && s->state != SUB_STREAM) ||
-		    s->pipe != -1)
+		    s->piped)
 			goto bad;
 		sub_data(s, imsg->data, imsg_get_len(imsg));
 		return;
@@ -446,6 +448,7 @@ sub_start(struct fchan *fc, struct imsg *imsg)
 	s->state = SUB_RECV;
 	s->spool = s->out = s->out7 = -1;
 	evtimer_set(&s->pev, stream_pushed, s);
+	s->piped = fd != -1;
 	if ((s->pipe = fd) != -1) {
 		event_set(&s->pipev, fd, EV_READ | EV_PERSIST, sub_piped, s);
 		event_add(&s->pipev, NULL);
